@@ -1,1 +1,113 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * COBS encoder and decoder. Each block starts with a code byte c: c-1 data
+ * bytes follow, then an implied 0x00 unless c is 0xff (a full block) or the
+ * block ends the data (Cheshire and Baker 1999, §3).
+ */
+#include "fp/cobs.h"
+
+#include <string.h>
+
+#include "farm/error.h"
+#include "internal.h"
+
+void fp__cobs_enc_init(struct fp__cobs_enc *e, uint8_t *dst, size_t cap)
+{
+  e->dst = dst;
+  e->cap = cap;
+  e->code_pos = 0;
+  e->len = 1; /* room for the first code byte */
+  e->code = 1;
+  e->open = true;
+  e->err = cap == 0 ? FARM_ENOSPC : 0;
+}
+
+void fp__cobs_enc_put(struct fp__cobs_enc *e, const uint8_t *src, size_t len)
+{
+  for (size_t i = 0; i < len && e->err == 0; i++) {
+    if (!e->open) {
+      /* Opened lazily after a full block, so data ending exactly on a
+       * full block gets no useless trailing 0x01 (the minimal encoding). */
+      if (e->len >= e->cap) {
+        e->err = FARM_ENOSPC;
+        break;
+      }
+      e->code_pos = e->len++;
+      e->code = 1;
+      e->open = true;
+    }
+    if (src[i] == 0) {
+      /* Close the block: its code says where this zero was. A block must
+       * follow, even an empty one, or the zero would be lost at the end. */
+      e->dst[e->code_pos] = e->code;
+      if (e->len >= e->cap) {
+        e->err = FARM_ENOSPC;
+        break;
+      }
+      e->code_pos = e->len++;
+      e->code = 1;
+      continue;
+    }
+    if (e->len >= e->cap) {
+      e->err = FARM_ENOSPC;
+      break;
+    }
+    e->dst[e->len++] = src[i];
+    if (++e->code == 0xff) {
+      /* 254 data bytes: a full block, with no implied zero. */
+      e->dst[e->code_pos] = e->code;
+      e->open = false;
+    }
+  }
+}
+
+int fp__cobs_enc_finish(struct fp__cobs_enc *e, size_t *out_len)
+{
+  if (e->err != 0)
+    return e->err;
+  if (e->open)
+    e->dst[e->code_pos] = e->code;
+  *out_len = e->len;
+  return 0;
+}
+
+int fp_cobs_encode(const void *src, size_t len, uint8_t *dst, size_t cap,
+                   size_t *out_len)
+{
+  struct fp__cobs_enc e;
+  fp__cobs_enc_init(&e, dst, cap);
+  fp__cobs_enc_put(&e, src, len);
+  return fp__cobs_enc_finish(&e, out_len);
+}
+
+int fp_cobs_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t cap,
+                   size_t *out_len)
+{
+  if (len == 0)
+    return FARM_EEMPTY;
+  size_t in = 0;
+  size_t out = 0;
+  while (in < len) {
+    uint8_t code = src[in++];
+    if (code == 0)
+      return FARM_EMALFORMED;
+    size_t n = (size_t)code - 1;
+    if (n > len - in)
+      return FARM_EMALFORMED; /* the block runs past the end */
+    if (n > cap - out)
+      return FARM_ENOSPC;
+    /* A zero inside a block cannot come from an encoder. */
+    if (memchr(src + in, 0, n) != NULL)
+      return FARM_EMALFORMED;
+    memmove(dst + out, src + in, n); /* may be in place: out <= in */
+    in += n;
+    out += n;
+    if (code != 0xff && in < len) {
+      if (out == cap)
+        return FARM_ENOSPC;
+      dst[out++] = 0;
+    }
+  }
+  *out_len = out;
+  return 0;
+}
