@@ -274,8 +274,12 @@ int fp_msg_encode(const struct fp_msg *m, enum fp_codec c, uint8_t *buf,
 
 /*
  * Decodes exactly one message from buf[0..len) in codec c into *out. The
- * input is untrusted and only read; *out holds no pointer into it. On error
- * *out is unspecified and *err (may be NULL) says what and where. Keys may
+ * input is untrusted and only read; *out holds no pointer into it. Absent
+ * optional fields, and gseq or id when the type does not carry them, read
+ * as zero; the entries of v and args past their count, and the bytes after
+ * the NUL of their names, are left as they were (compare messages with
+ * fp_msg_equal, not memcmp). On error *out is unspecified and *err (may be NULL) says what
+ * and where. Keys may
  * come in any order; unknown keys (and keys of other types) are skipped
  * after checking that their values are well-formed. Returns 0 or:
  *   FARM_EEMPTY      len is 0
