@@ -515,17 +515,22 @@ static int rfail(struct fp_mp_reader *r, size_t offset, int err)
 static inline int advance(struct fp_mp_reader *r, size_t used, uint64_t owed)
 {
   unsigned depth = r->depth;
+  bool closed = false;
   r->pos += used;
+  /* The decremented count is tested from the register, not re-read from
+   * memory: this runs once per item. */
   if (depth > 0)
-    r->remaining[depth - 1]--;
+    closed = --r->remaining[depth - 1] == 0;
   if (owed != 0) {
     r->remaining[depth] = owed;
-    depth++;
-  } else {
+    r->depth = (uint8_t)(depth + 1);
+  } else if (closed) {
+    /* The container is complete, and so may be the ones around it. */
+    depth--;
     while (depth > 0 && r->remaining[depth - 1] == 0)
       depth--;
+    r->depth = (uint8_t)depth;
   }
-  r->depth = (uint8_t)depth;
   return 0;
 }
 
@@ -544,6 +549,43 @@ static inline int read_container(struct fp_mp_reader *r, struct fp_item *it,
   return advance(r, used, kind == FP_MAP ? 2 * count : count);
 }
 
+/*
+ * True if the str payload is ASCII, which map keys and most values are: the
+ * high bits are tested a word at a time (short strings with two overlapping
+ * loads), so the common case costs a few instructions.
+ */
+static inline bool is_ascii(const uint8_t *p, size_t len)
+{
+  uint64_t acc = 0;
+  if (len >= 8) {
+    uint64_t x;
+    for (size_t i = 0; i < len - 8; i += 8) {
+      memcpy(&x, p + i, sizeof x);
+      acc |= x;
+    }
+    memcpy(&x, p + len - 8, sizeof x);
+    acc |= x;
+  } else if (len >= 4) {
+    uint32_t a, b;
+    memcpy(&a, p, sizeof a);
+    memcpy(&b, p + len - 4, sizeof b);
+    acc = a | b;
+  } else {
+    for (size_t i = 0; i < len; i++)
+      acc |= p[i];
+  }
+  return (acc & UINT64_C(0x8080808080808080)) == 0;
+}
+
+/* The rest of a str item that is not ASCII: the full UTF-8 check. Kept out
+ * of line (and reached by a tail call) so the common path stays lean. */
+static int finish_utf8(struct fp_mp_reader *r, struct fp_item *it, size_t used)
+{
+  if (!fp_utf8_valid(it->v.bytes.ptr, it->v.bytes.len))
+    return rfail(r, r->pos, FARM_EUTF8);
+  return advance(r, used, 0);
+}
+
 /* str or bin: hl head bytes (already known to be there), then len bytes. */
 static inline int read_bytes(struct fp_mp_reader *r, struct fp_item *it,
                              enum fp_kind kind, size_t hl, uint64_t len)
@@ -552,11 +594,11 @@ static inline int read_bytes(struct fp_mp_reader *r, struct fp_item *it,
   if (len > (uint64_t)(r->len - r->pos - hl))
     return rfail(r, r->pos, FARM_ETRUNCATED);
   const uint8_t *d = r->buf + r->pos + hl;
-  if (kind == FP_STR && !fp_utf8_valid(d, (size_t)len))
-    return rfail(r, r->pos, FARM_EUTF8);
   it->kind = kind;
   it->v.bytes.ptr = d;
   it->v.bytes.len = (size_t)len;
+  if (kind == FP_STR && !is_ascii(d, (size_t)len))
+    return finish_utf8(r, it, hl + (size_t)len);
   return advance(r, hl + (size_t)len, 0);
 }
 
@@ -653,8 +695,17 @@ int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
     return read_container(r, it, FP_MAP, h & 0x0fu, 1);
   if (h <= 0x9f)
     return read_container(r, it, FP_ARRAY, h & 0x0fu, 1);
-  if (h <= 0xbf)
-    return read_bytes(r, it, FP_STR, 1, h & 0x1fu);
+  if (h <= 0xbf) { /* fixstr: most map keys, so spelled out here */
+    const size_t len = h & 0x1fu;
+    if (len > avail - 1)
+      return rfail(r, pos, FARM_ETRUNCATED);
+    it->kind = FP_STR;
+    it->v.bytes.ptr = p + 1;
+    it->v.bytes.len = len;
+    if (!is_ascii(p + 1, len))
+      return finish_utf8(r, it, 1 + len);
+    return advance(r, 1 + len, 0);
+  }
 
   if (avail < fixed_size[h - 0xc0])
     return rfail(r, pos, FARM_ETRUNCATED);

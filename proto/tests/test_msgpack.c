@@ -1046,6 +1046,30 @@ static void test_invalid_utf8(void **state)
   expect_invalid("d9 02 c3 28", FARM_EUTF8, 0);
   expect_invalid("92 01 a1 fe", FARM_EUTF8, 2);
   expect_invalid("81 a1 80 01", FARM_EUTF8, 1);     /* in a map key */
+  /* A bad byte (or a good multi-byte character) at every position of str
+   * lengths around the word-at-a-time ASCII check. */
+  for (size_t len = 1; len <= 40; len++) {
+    for (size_t at = 0; at < len; at++) {
+      for (int fix = 0; fix <= (len <= 31); fix++) {
+        uint8_t buf[64];
+        size_t hl = fix ? 1 : 2;
+        buf[0] = fix ? (uint8_t)(0xa0 | len) : 0xd9;
+        buf[1] = (uint8_t)len;
+        memset(buf + hl, 'k', len);
+        buf[hl + at] = 0xff;
+        size_t off = 99;
+        assert_int_equal(fp_mp_validate(buf, hl + len, &off), FARM_EUTF8);
+        assert_int_equal(off, 0);
+        buf[hl + at] = 0x80; /* lone continuation */
+        assert_int_equal(fp_mp_validate(buf, hl + len, &off), FARM_EUTF8);
+        assert_int_equal(off, 0);
+        if (at + 2 <= len) {
+          memcpy(buf + hl + at, "\xc3\xa9", 2); /* U+00E9 */
+          assert_int_equal(fp_mp_validate(buf, hl + len, NULL), 0);
+        }
+      }
+    }
+  }
   /* The same bytes are fine as bin, and valid UTF-8 is fine as str. */
   assert_int_equal(fp_mp_validate("\xc4\x02\xc0\x80", 4, NULL), 0);
   assert_int_equal(fp_mp_validate("\xa4\xf4\x8f\xbf\xbf", 5, NULL), 0); /* U+10FFFF */
