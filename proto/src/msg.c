@@ -7,7 +7,8 @@
  * checks every value's type and range as it reads it, so it can name the
  * key and the byte at fault. Checks that both directions make (ranges,
  * name patterns, metric limits) live in small shared functions so encode
- * can never emit what decode rejects.
+ * can never emit what decode rejects; the ones the radio payloads need too
+ * are exported to radio.c through msg_internal.h (fp__ names).
  */
 #include "fp/msg.h"
 
@@ -19,6 +20,7 @@
 
 #include "farm/error.h"
 #include "fp/frame.h"
+#include "msg_internal.h"
 
 _Static_assert(FP_MSG_MAX_ENCODED <= FP_FRAME_MAX_PAYLOAD,
                "every message fits one serial frame (DESIGN §4)");
@@ -135,35 +137,6 @@ static const char *const key_types[K_COUNT] = {
   [K_DURATION_S] = "unsigned integer",
 };
 
-/* Range texts, shared by the decoder and the validator. */
-#define X_U32 "0..4294967295"
-#define X_GSEQ "1..4294967295"
-#define X_U64 "0..18446744073709551615"
-#define X_I64 "-9223372036854775808..9223372036854775807"
-#define X_MAC "6 bytes"
-#define X_UNICAST "a unicast, non-zero MAC"
-#define X_FW "1..31 bytes"
-#define X_CH "1..14"
-#define X_PEERS "0..65535"
-#define X_RSSI "-127..0"
-#define X_EVT_NAME "1..31 bytes"
-#define X_CMD_NAME "1..31 of [a-z0-9_.]"
-#define X_STATE "joined, updated or removed"
-#define X_ASSET "1..47 bytes"
-#define X_STAGE "gw or node"
-#define X_ERR "1..63 bytes"
-#define X_LVL "0..4"
-#define X_MSG "0..200 bytes"
-#define X_DURATION "1..3600"
-#define X_METRICS "1..16 entries"
-#define X_COUNTERS "0..24 entries"
-#define X_ARGS "0..8 entries"
-#define X_ENTRY_NAME "1..15 of [a-z0-9_]"
-#define X_NUMBER "number"
-#define X_FINITE "finite number"
-#define X_ARG_VALUE "integer, float, boolean or text"
-#define X_ARG_STR "0..31 bytes"
-#define X_NO_NUL "text without NUL"
 
 /* ------------------------------------------------------------------ */
 /* Shared checks                                                      */
@@ -234,8 +207,8 @@ static int metric_check(const uint8_t *name, size_t n, double v,
   return v >= lo && v <= hi ? 0 : FARM_ERANGE;
 }
 
-static void set_error(struct fp_msg_error *e, int code, const char *key,
-                      size_t offset, const char *in, const char *expected)
+void fp__msg_error_set(struct fp_msg_error *e, int code, const char *key,
+                       size_t offset, const char *in, const char *expected)
 {
   e->code = code;
   size_t n = strlen(key);
@@ -251,19 +224,15 @@ static void set_error(struct fp_msg_error *e, int code, const char *key,
 /* ------------------------------------------------------------------ */
 /* Validation of a struct                                             */
 
-struct vctx {
-  struct fp_msg_error *err;
-};
-
-static int vfail(struct vctx *v, int code, const char *key, const char *in,
+static int vfail(struct fp_msg_error *v, int code, const char *key, const char *in,
                  const char *expected)
 {
-  set_error(v->err, code, key, 0, in, expected);
+  fp__msg_error_set(v, code, key, 0, in, expected);
   return code;
 }
 
 /* A string field: NUL within its array, min..max bytes, valid UTF-8. */
-static int vtext(struct vctx *v, const char *key, const char *in,
+static int vtext(struct fp_msg_error *v, const char *key, const char *in,
                  const char *s, size_t cap, size_t min, size_t max,
                  const char *expected)
 {
@@ -279,7 +248,7 @@ static int vtext(struct vctx *v, const char *key, const char *in,
 }
 
 /* A name field (entry names, command names): NUL within cap, pattern. */
-static int vname(struct vctx *v, const char *key, const char *in,
+static int vname(struct fp_msg_error *v, const char *key, const char *in,
                  const char *s, size_t cap, size_t max, bool dot,
                  const char *expected)
 {
@@ -289,19 +258,20 @@ static int vname(struct vctx *v, const char *key, const char *in,
   return 0;
 }
 
-static int vgseq(struct vctx *v, const struct fp_msg *m)
+static int vgseq(struct fp_msg_error *v, const struct fp_msg *m)
 {
   return m->gseq >= 1 ? 0 : vfail(v, FARM_ERANGE, "gseq", "", X_GSEQ);
 }
 
-static int vrssi(struct vctx *v, int8_t rssi)
+static int vrssi(struct fp_msg_error *v, int8_t rssi)
 {
   return rssi >= FP_MSG_RSSI_MIN && rssi <= FP_MSG_RSSI_MAX
            ? 0
            : vfail(v, FARM_ERANGE, "rssi", "", X_RSSI);
 }
 
-static int vargs(struct vctx *v, const struct fp_arg *args, unsigned n)
+int fp__check_args(struct fp_msg_error *v, const struct fp_arg *args,
+                   unsigned n)
 {
   if (n > FP_MSG_MAX_ARGS)
     return vfail(v, FARM_ERANGE, "args", "", X_ARGS);
@@ -336,21 +306,19 @@ static int vargs(struct vctx *v, const struct fp_arg *args, unsigned n)
   return 0;
 }
 
-static int vtel(struct vctx *v, const struct fp_msg_tel *t)
+int fp__check_metrics(struct fp_msg_error *v, const struct fp_metric *mv,
+                      unsigned n)
 {
-  int rc = vrssi(v, t->rssi);
-  if (rc != 0)
-    return rc;
-  if (t->n_metrics < 1 || t->n_metrics > FP_MSG_MAX_METRICS)
+  if (n < 1 || n > FP_MSG_MAX_METRICS)
     return vfail(v, FARM_ERANGE, "v", "", X_METRICS);
-  for (unsigned i = 0; i < t->n_metrics; i++) {
-    const struct fp_metric *mt = &t->v[i];
-    rc = vname(v, "v", "", mt->name, sizeof mt->name, FP_MSG_KEY_MAX, false,
-               X_ENTRY_NAME);
+  for (unsigned i = 0; i < n; i++) {
+    const struct fp_metric *mt = &mv[i];
+    int rc = vname(v, "v", "", mt->name, sizeof mt->name, FP_MSG_KEY_MAX,
+                   false, X_ENTRY_NAME);
     if (rc != 0)
       return rc;
     for (unsigned j = 0; j < i; j++) {
-      if (strcmp(t->v[j].name, mt->name) == 0)
+      if (strcmp(mv[j].name, mt->name) == 0)
         return vfail(v, FARM_EDUPKEY, mt->name, "v", "");
     }
     const char *expected = "";
@@ -362,7 +330,24 @@ static int vtel(struct vctx *v, const struct fp_msg_tel *t)
   return 0;
 }
 
-static int vstats(struct vctx *v, const struct fp_msg_stats *s)
+int fp__check_text(struct fp_msg_error *e, const char *key, const char *s,
+                   size_t cap, size_t min, size_t max, const char *expected)
+{
+  return vtext(e, key, "", s, cap, min, max, expected);
+}
+
+int fp__check_cmd_name(struct fp_msg_error *e, const char *s, size_t cap)
+{
+  return vname(e, "name", "", s, cap, FP_MSG_NAME_MAX, true, X_CMD_NAME);
+}
+
+static int vtel(struct fp_msg_error *v, const struct fp_msg_tel *t)
+{
+  int rc = vrssi(v, t->rssi);
+  return rc != 0 ? rc : fp__check_metrics(v, t->v, t->n_metrics);
+}
+
+static int vstats(struct fp_msg_error *v, const struct fp_msg_stats *s)
 {
   if (s->n_counters > FP_MSG_MAX_COUNTERS)
     return vfail(v, FARM_ERANGE, "v", "", X_COUNTERS);
@@ -379,7 +364,7 @@ static int vstats(struct vctx *v, const struct fp_msg_stats *s)
   return 0;
 }
 
-static int validate(struct vctx *v, const struct fp_msg *m)
+static int validate(struct fp_msg_error *v, const struct fp_msg *m)
 {
   int rc = 0;
   if ((unsigned)m->type >= FP_MSG_TYPE_COUNT)
@@ -403,7 +388,7 @@ static int validate(struct vctx *v, const struct fp_msg *m)
     const struct fp_msg_evt *e = &m->u.evt;
     rc = vtext(v, "name", "", e->name, sizeof e->name, 1, FP_MSG_NAME_MAX,
                X_EVT_NAME);
-    return rc != 0 ? rc : vargs(v, e->args, e->n_args);
+    return rc != 0 ? rc : fp__check_args(v, e->args, e->n_args);
   }
   case FP_MSG_PEER: {
     const struct fp_msg_peer *p = &m->u.peer;
@@ -437,9 +422,8 @@ static int validate(struct vctx *v, const struct fp_msg *m)
     return vstats(v, &m->u.stats);
   case FP_MSG_CMD: {
     const struct fp_msg_cmd *c = &m->u.cmd;
-    rc = vname(v, "name", "", c->name, sizeof c->name, FP_MSG_NAME_MAX, true,
-               X_CMD_NAME);
-    return rc != 0 ? rc : vargs(v, c->args, c->n_args);
+    rc = fp__check_cmd_name(v, c->name, sizeof c->name);
+    return rc != 0 ? rc : fp__check_args(v, c->args, c->n_args);
   }
   case FP_MSG_SET_MAC:
     return mac_unicast(m->u.set_mac.mac)
@@ -465,9 +449,9 @@ static int validate(struct vctx *v, const struct fp_msg *m)
 int fp_msg_validate(const struct fp_msg *m, struct fp_msg_error *err)
 {
   struct fp_msg_error scratch;
-  struct vctx v = {err != NULL ? err : &scratch};
-  set_error(v.err, 0, "", 0, "", "");
-  return validate(&v, m);
+  struct fp_msg_error *v = err != NULL ? err : &scratch;
+  fp__msg_error_set(v, 0, "", 0, "", "");
+  return validate(v, m);
 }
 
 /* ------------------------------------------------------------------ */
@@ -490,8 +474,7 @@ static void put_mac(struct fp_writer *w, const uint8_t *mac)
   fp_write_bin(w, mac, FP_MAC_LEN);
 }
 
-static void put_args(struct fp_writer *w, const struct fp_arg *args,
-                     unsigned n)
+void fp__put_args(struct fp_writer *w, const struct fp_arg *args, unsigned n)
 {
   put_key(w, K_ARGS);
   fp_write_map(w, n);
@@ -511,6 +494,17 @@ static void put_args(struct fp_writer *w, const struct fp_arg *args,
       fp_write_cstr(w, args[i].v.s);
       break;
     }
+  }
+}
+
+void fp__put_metrics(struct fp_writer *w, const struct fp_metric *v,
+                     unsigned n)
+{
+  put_key(w, K_V);
+  fp_write_map(w, n);
+  for (unsigned i = 0; i < n; i++) {
+    fp_write_cstr(w, v[i].name);
+    fp_write_float(w, v[i].value);
   }
 }
 
@@ -543,12 +537,7 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m)
     put_uint(w, K_BOOT, t->boot);
     put_uint(w, K_SEQ, t->seq);
     put_uint(w, K_UP_MS, t->up_ms);
-    put_key(w, K_V);
-    fp_write_map(w, t->n_metrics);
-    for (unsigned i = 0; i < t->n_metrics; i++) {
-      fp_write_cstr(w, t->v[i].name);
-      fp_write_float(w, t->v[i].value);
-    }
+    fp__put_metrics(w, t->v, t->n_metrics);
     if (t->syn) {
       put_key(w, K_SYN);
       fp_write_bool(w, true);
@@ -565,7 +554,7 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m)
     if (e->has_seq)
       put_uint(w, K_SEQ, e->seq);
     if (e->n_args > 0)
-      put_args(w, e->args, e->n_args);
+      fp__put_args(w, e->args, e->n_args);
     break;
   }
   case FP_MSG_PEER: {
@@ -628,7 +617,7 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m)
     put_key(w, K_NAME);
     fp_write_cstr(w, c->name);
     if (c->n_args > 0)
-      put_args(w, c->args, c->n_args);
+      fp__put_args(w, c->args, c->n_args);
     break;
   }
   case FP_MSG_SET_MAC:
@@ -711,29 +700,23 @@ int fp_msg_encode(const struct fp_msg *m, enum fp_codec c, uint8_t *buf,
 /* ------------------------------------------------------------------ */
 /* Decoding                                                           */
 
-struct dec {
-  struct fp_reader r;
-  struct fp_msg *m;
-  struct fp_msg_error *err;
-};
-
-static int fail(struct dec *d, int code, const char *key, size_t offset,
+static int fail(struct fp__dec *d, int code, const char *key, size_t offset,
                 const char *in, const char *expected)
 {
-  set_error(d->err, code, key, offset, in, expected);
+  fp__msg_error_set(d->err, code, key, offset, in, expected);
   return code;
 }
 
 /* A reader error: the reader knows the offending byte. */
-static int rfail(struct dec *d, int code, const char *key, const char *in)
+static int rfail(struct fp__dec *d, int code, const char *key, const char *in)
 {
   return fail(d, code, key, fp_reader_err_offset(&d->r), in, "");
 }
 
 /* Copies a key of the input into the error only when it prints safely on
  * one line inside quotes; otherwise the error names no key. */
-static int fail_bytes(struct dec *d, int code, struct fp_bytes key,
-                      size_t offset, const char *in, const char *expected)
+int fp__dec_fail_bytes(struct fp__dec *d, int code, struct fp_bytes key,
+                       size_t offset)
 {
   char k[FP_MSG_KEY_MAX + 1] = "";
   if (key.len <= FP_MSG_KEY_MAX) {
@@ -746,7 +729,14 @@ static int fail_bytes(struct dec *d, int code, struct fp_bytes key,
     }
     k[i == key.len ? i : 0] = '\0';
   }
-  return fail(d, code, k, offset, in, expected);
+  return fail(d, code, k, offset, "", "");
+}
+
+int fp__dec_skip(struct fp__dec *d, struct fp_bytes key)
+{
+  int rc = fp_skip(&d->r);
+  return rc != 0 ? fp__dec_fail_bytes(d, rc, key, fp_reader_err_offset(&d->r))
+                 : 0;
 }
 
 static enum key key_lookup(const uint8_t *p, size_t n)
@@ -891,49 +881,49 @@ static const uint16_t clear_size[FP_MSG_TYPE_COUNT] = {
 };
 
 /* Reads the value of a known key: reader errors are charged to the key. */
-static int read_value(struct dec *d, enum key k, struct fp_item *it,
+static int read_value(struct fp__dec *d, const char *key, struct fp_item *it,
                       size_t *off)
 {
   *off = fp_reader_pos(&d->r);
   int rc = fp_read(&d->r, it);
-  return rc != 0 ? rfail(d, rc, key_names[k], "") : 0;
+  return rc != 0 ? rfail(d, rc, key, "") : 0;
 }
 
 /* An unsigned integer field in [min, max]. A float is not an integer, even
  * one with an integral value: the schema's integers are exact counters. */
-static int get_uint(struct dec *d, enum key k, uint64_t min, uint64_t max,
-                    const char *range, uint64_t *out)
+int fp__dec_uint(struct fp__dec *d, const char *key, uint64_t min,
+                 uint64_t max, const char *range, uint64_t *out)
 {
   struct fp_item it;
   size_t off;
-  int rc = read_value(d, k, &it, &off);
+  int rc = read_value(d, key, &it, &off);
   if (rc != 0)
     return rc;
   if (it.kind == FP_UINT) {
     if (it.v.u < min || it.v.u > max)
-      return fail(d, FARM_ERANGE, key_names[k], off, "", range);
+      return fail(d, FARM_ERANGE, key, off, "", range);
     *out = it.v.u;
     return 0;
   }
   if (it.kind == FP_NEGINT)
-    return fail(d, FARM_ERANGE, key_names[k], off, "", range);
-  return fail(d, FARM_ETYPE, key_names[k], off, "", key_types[k]);
+    return fail(d, FARM_ERANGE, key, off, "", range);
+  return fail(d, FARM_ETYPE, key, off, "", "unsigned integer");
 }
 
-static int get_u32(struct dec *d, enum key k, uint32_t *out)
+static int get_u32(struct fp__dec *d, enum key k, uint32_t *out)
 {
   uint64_t u;
-  int rc = get_uint(d, k, 0, UINT32_MAX, X_U32, &u);
+  int rc = fp__dec_uint(d, key_names[k], 0, UINT32_MAX, X_U32, &u);
   if (rc == 0)
     *out = (uint32_t)u;
   return rc;
 }
 
-static int get_rssi(struct dec *d, int8_t *out)
+static int get_rssi(struct fp__dec *d, int8_t *out)
 {
   struct fp_item it;
   size_t off;
-  int rc = read_value(d, K_RSSI, &it, &off);
+  int rc = read_value(d, "rssi", &it, &off);
   if (rc != 0)
     return rc;
   if (it.kind == FP_UINT) {
@@ -952,15 +942,15 @@ static int get_rssi(struct dec *d, int8_t *out)
   return fail(d, FARM_ETYPE, "rssi", off, "", key_types[K_RSSI]);
 }
 
-static int get_bool(struct dec *d, enum key k, bool *out)
+int fp__dec_bool(struct fp__dec *d, const char *key, bool *out)
 {
   struct fp_item it;
   size_t off;
-  int rc = read_value(d, k, &it, &off);
+  int rc = read_value(d, key, &it, &off);
   if (rc != 0)
     return rc;
   if (it.kind != FP_BOOL)
-    return fail(d, FARM_ETYPE, key_names[k], off, "", key_types[k]);
+    return fail(d, FARM_ETYPE, key, off, "", "boolean");
   *out = it.v.b;
   return 0;
 }
@@ -969,7 +959,7 @@ static int get_bool(struct dec *d, enum key k, bool *out)
  * A text item already read: definite length, min..max bytes, no NUL (a C
  * string would silently cut it). UTF-8 validity is the reader's job.
  */
-static int check_str(struct dec *d, const char *key, const char *in,
+static int check_str(struct fp__dec *d, const char *key, const char *in,
                      const struct fp_item *it, size_t off, size_t min,
                      size_t max, const char *range)
 {
@@ -991,24 +981,24 @@ static void copy_str(char *dst, const struct fp_item *it)
   dst[it->v.bytes.len] = '\0';
 }
 
-static int get_str(struct dec *d, enum key k, size_t min, size_t max,
-                   const char *range, char *dst)
+int fp__dec_str(struct fp__dec *d, const char *key, size_t min, size_t max,
+                const char *range, char *dst)
 {
   struct fp_item it;
   size_t off;
-  int rc = read_value(d, k, &it, &off);
+  int rc = read_value(d, key, &it, &off);
   if (rc == 0)
-    rc = check_str(d, key_names[k], "", &it, off, min, max, range);
+    rc = check_str(d, key, "", &it, off, min, max, range);
   if (rc == 0)
     copy_str(dst, &it);
   return rc;
 }
 
-static int get_mac(struct dec *d, uint8_t *mac)
+static int get_mac(struct fp__dec *d, uint8_t *mac)
 {
   struct fp_item it;
   size_t off;
-  int rc = read_value(d, K_MAC, &it, &off);
+  int rc = read_value(d, "mac", &it, &off);
   if (rc != 0)
     return rc;
   if (it.kind != FP_BIN)
@@ -1023,13 +1013,28 @@ static int get_mac(struct dec *d, uint8_t *mac)
   return 0;
 }
 
+int fp__dec_cmd_name(struct fp__dec *d, char *dst)
+{
+  struct fp_item it;
+  size_t off;
+  int rc = read_value(d, "name", &it, &off);
+  if (rc == 0)
+    rc = check_str(d, "name", "", &it, off, 0, SIZE_MAX, "");
+  if (rc == 0 &&
+      !name_ok(it.v.bytes.ptr, it.v.bytes.len, FP_MSG_NAME_MAX, true))
+    rc = fail(d, FARM_EINVAL, "name", off, "", X_CMD_NAME);
+  if (rc == 0)
+    copy_str(dst, &it);
+  return rc;
+}
+
 /* Reads the head of a nested map (v, args) and checks its entry count. */
-static int get_map_head(struct dec *d, enum key k, uint64_t min, uint64_t max,
+static int get_map_head(struct fp__dec *d, enum key k, uint64_t min, uint64_t max,
                         const char *range, unsigned *count)
 {
   struct fp_item it;
   size_t off;
-  int rc = read_value(d, k, &it, &off);
+  int rc = read_value(d, key_names[k], &it, &off);
   if (rc != 0)
     return rc;
   if (it.kind != FP_MAP)
@@ -1048,7 +1053,7 @@ static int get_map_head(struct dec *d, enum key k, uint64_t min, uint64_t max,
  * equal to any name before it. Entry i's name array is at
  * base + i * stride; lens[i] holds its length.
  */
-static int get_entry_name(struct dec *d, enum key k, char *base, size_t stride,
+static int get_entry_name(struct fp__dec *d, enum key k, char *base, size_t stride,
                           unsigned n, uint8_t *lens, struct fp_item *it)
 {
   const char *container = key_names[k];
@@ -1076,7 +1081,7 @@ static int get_entry_name(struct dec *d, enum key k, char *base, size_t stride,
   return 0;
 }
 
-static int get_metrics(struct dec *d, struct fp_msg_tel *t)
+int fp__dec_metrics(struct fp__dec *d, struct fp_metric *v, uint8_t *n_metrics)
 {
   unsigned n;
   int rc = get_map_head(d, K_V, 1, FP_MSG_MAX_METRICS, X_METRICS, &n);
@@ -1085,11 +1090,11 @@ static int get_metrics(struct dec *d, struct fp_msg_tel *t)
   uint8_t lens[FP_MSG_MAX_METRICS];
   for (unsigned i = 0; i < n; i++) {
     struct fp_item it;
-    rc = get_entry_name(d, K_V, (char *)t->v + offsetof(struct fp_metric, name),
-                        sizeof t->v[0], i, lens, &it);
+    rc = get_entry_name(d, K_V, (char *)v + offsetof(struct fp_metric, name),
+                        sizeof v[0], i, lens, &it);
     if (rc != 0)
       return rc;
-    struct fp_metric *mt = &t->v[i];
+    struct fp_metric *mt = &v[i];
     size_t off = fp_reader_pos(&d->r);
     rc = fp_read(&d->r, &it);
     if (rc != 0)
@@ -1102,11 +1107,11 @@ static int get_metrics(struct dec *d, struct fp_msg_tel *t)
     if (rc != 0)
       return fail(d, rc, mt->name, off, "v", expected);
   }
-  t->n_metrics = (uint8_t)n;
+  *n_metrics = (uint8_t)n;
   return 0;
 }
 
-static int get_counters(struct dec *d, struct fp_msg_stats *s)
+static int get_counters(struct fp__dec *d, struct fp_msg_stats *s)
 {
   unsigned n;
   int rc = get_map_head(d, K_V, 0, FP_MSG_MAX_COUNTERS, X_COUNTERS, &n);
@@ -1134,7 +1139,7 @@ static int get_counters(struct dec *d, struct fp_msg_stats *s)
   return 0;
 }
 
-static int get_args(struct dec *d, struct fp_arg *args, uint8_t *n_args)
+int fp__dec_args(struct fp__dec *d, struct fp_arg *args, uint8_t *n_args)
 {
   unsigned n;
   int rc = get_map_head(d, K_ARGS, 0, FP_MSG_MAX_ARGS, X_ARGS, &n);
@@ -1185,12 +1190,12 @@ static int get_args(struct dec *d, struct fp_arg *args, uint8_t *n_args)
   return 0;
 }
 
-static int get_enum(struct dec *d, enum key k, const char *const *words,
+static int get_enum(struct fp__dec *d, enum key k, const char *const *words,
                     unsigned n_words, const char *range, unsigned *out)
 {
   struct fp_item it;
   size_t off;
-  int rc = read_value(d, k, &it, &off);
+  int rc = read_value(d, key_names[k], &it, &off);
   if (rc != 0)
     return rc;
   if (it.kind != FP_STR)
@@ -1208,7 +1213,7 @@ static int get_enum(struct dec *d, enum key k, const char *const *words,
 }
 
 /* Decodes the value of key k, which the message's type reads. */
-static int get_field(struct dec *d, enum key k)
+static int get_field(struct fp__dec *d, enum key k)
 {
   struct fp_msg *m = d->m;
   uint64_t u;
@@ -1216,7 +1221,7 @@ static int get_field(struct dec *d, enum key k)
   int rc;
   switch (k) {
   case K_GSEQ:
-    rc = get_uint(d, k, 1, UINT32_MAX, X_GSEQ, &u);
+    rc = fp__dec_uint(d, key_names[k], 1, UINT32_MAX, X_GSEQ, &u);
     m->gseq = (uint32_t)u;
     return rc;
   case K_ID:
@@ -1237,32 +1242,21 @@ static int get_field(struct dec *d, enum key k)
       return get_mac(d, m->u.set_mac.mac);
     }
   case K_FW:
-    return get_str(d, k, 1, FP_MSG_FW_MAX, X_FW,
+    return fp__dec_str(d, key_names[k], 1, FP_MSG_FW_MAX, X_FW,
                    m->type == FP_MSG_HELLO ? m->u.hello.fw : m->u.peer.fw);
   case K_CH:
-    rc = get_uint(d, k, FP_MSG_CH_MIN, FP_MSG_CH_MAX, X_CH, &u);
+    rc = fp__dec_uint(d, key_names[k], FP_MSG_CH_MIN, FP_MSG_CH_MAX, X_CH, &u);
     m->u.hello.ch = (uint8_t)u;
     return rc;
   case K_PEERS:
-    rc = get_uint(d, k, 0, UINT16_MAX, X_PEERS, &u);
+    rc = fp__dec_uint(d, key_names[k], 0, UINT16_MAX, X_PEERS, &u);
     m->u.hello.peers = (uint16_t)u;
     return rc;
   case K_NAME:
     if (m->type == FP_MSG_EVT)
-      return get_str(d, k, 1, FP_MSG_NAME_MAX, X_EVT_NAME, m->u.evt.name);
-    {
-      struct fp_item it;
-      size_t off;
-      rc = read_value(d, k, &it, &off);
-      if (rc == 0)
-        rc = check_str(d, "name", "", &it, off, 0, SIZE_MAX, "");
-      if (rc == 0 &&
-          !name_ok(it.v.bytes.ptr, it.v.bytes.len, FP_MSG_NAME_MAX, true))
-        rc = fail(d, FARM_EINVAL, "name", off, "", X_CMD_NAME);
-      if (rc == 0)
-        copy_str(m->u.cmd.name, &it);
-      return rc;
-    }
+      return fp__dec_str(d, "name", 1, FP_MSG_NAME_MAX, X_EVT_NAME,
+                         m->u.evt.name);
+    return fp__dec_cmd_name(d, m->u.cmd.name);
   case K_STATE:
     rc = get_enum(d, k, state_names, 3, X_STATE, &e);
     m->u.peer.state = (enum fp_peer_state)e;
@@ -1289,37 +1283,38 @@ static int get_field(struct dec *d, enum key k)
     m->u.evt.has_seq = true;
     return get_u32(d, k, &m->u.evt.seq);
   case K_UP_MS:
-    return get_uint(d, k, 0, UINT64_MAX, X_U64,
+    return fp__dec_uint(d, key_names[k], 0, UINT64_MAX, X_U64,
                     m->type == FP_MSG_TEL ? &m->u.tel.up_ms
                                           : &m->u.pong.up_ms);
   case K_V:
-    return m->type == FP_MSG_TEL ? get_metrics(d, &m->u.tel)
+    return m->type == FP_MSG_TEL ? fp__dec_metrics(d, m->u.tel.v, &m->u.tel.n_metrics)
                                  : get_counters(d, &m->u.stats);
   case K_SYN:
-    return get_bool(d, k, &m->u.tel.syn);
+    return fp__dec_bool(d, key_names[k], &m->u.tel.syn);
   case K_ARGS:
-    return m->type == FP_MSG_EVT ? get_args(d, m->u.evt.args, &m->u.evt.n_args)
-                                 : get_args(d, m->u.cmd.args, &m->u.cmd.n_args);
+    return m->type == FP_MSG_EVT
+             ? fp__dec_args(d, m->u.evt.args, &m->u.evt.n_args)
+             : fp__dec_args(d, m->u.cmd.args, &m->u.cmd.n_args);
   case K_ASSET:
-    return get_str(d, k, 1, FP_MSG_ASSET_MAX, X_ASSET, m->u.peer.asset);
+    return fp__dec_str(d, key_names[k], 1, FP_MSG_ASSET_MAX, X_ASSET, m->u.peer.asset);
   case K_OK:
-    return get_bool(d, k, &m->u.ack.ok);
+    return fp__dec_bool(d, key_names[k], &m->u.ack.ok);
   case K_STAGE:
     rc = get_enum(d, k, stage_names, 2, X_STAGE, &e);
     m->u.ack.stage = (enum fp_stage)e;
     return rc;
   case K_ERR:
-    return get_str(d, k, 1, FP_MSG_ERR_MAX, X_ERR, m->u.ack.err);
+    return fp__dec_str(d, key_names[k], 1, FP_MSG_ERR_MAX, X_ERR, m->u.ack.err);
   case K_LVL:
-    rc = get_uint(d, k, 0, FP_MSG_LVL_MAX, X_LVL, &u);
+    rc = fp__dec_uint(d, key_names[k], 0, FP_MSG_LVL_MAX, X_LVL, &u);
     m->u.log.lvl = (uint8_t)u;
     return rc;
   case K_MSG:
-    return get_str(d, k, 0, FP_MSG_LOG_MAX, X_MSG, m->u.log.msg);
+    return fp__dec_str(d, key_names[k], 0, FP_MSG_LOG_MAX, X_MSG, m->u.log.msg);
   case K_TS:
-    return get_uint(d, k, 0, UINT64_MAX, X_U64, &m->u.time_sync.ts);
+    return fp__dec_uint(d, key_names[k], 0, UINT64_MAX, X_U64, &m->u.time_sync.ts);
   case K_DURATION_S:
-    rc = get_uint(d, k, FP_MSG_PAIR_MIN_S, FP_MSG_PAIR_MAX_S, X_DURATION, &u);
+    rc = fp__dec_uint(d, key_names[k], FP_MSG_PAIR_MIN_S, FP_MSG_PAIR_MAX_S, X_DURATION, &u);
     m->u.pair_begin.duration_s = (uint16_t)u;
     return rc;
   case K_T:
@@ -1332,7 +1327,7 @@ static int get_field(struct dec *d, enum key k)
 }
 
 /* Reads a key of the message map: definite-length text. */
-static int get_key(struct dec *d, struct fp_bytes *key, size_t *off)
+int fp__dec_key(struct fp__dec *d, struct fp_bytes *key, size_t *off)
 {
   struct fp_item it;
   *off = fp_reader_pos(&d->r);
@@ -1348,11 +1343,11 @@ static int get_key(struct dec *d, struct fp_bytes *key, size_t *off)
 }
 
 /* Reads the value of `t` and resolves the type. */
-static int get_type(struct dec *d)
+static int get_type(struct fp__dec *d)
 {
   struct fp_item it;
   size_t off;
-  int rc = read_value(d, K_T, &it, &off);
+  int rc = read_value(d, "t", &it, &off);
   if (rc != 0)
     return rc;
   if (it.kind != FP_STR)
@@ -1369,10 +1364,10 @@ static int get_type(struct dec *d)
  * the map to find `t` (exactly once) before the main pass interprets keys.
  * Errors are reported as the main pass would report them.
  */
-static int find_type(struct dec *d, const uint8_t *buf, size_t len,
+static int find_type(struct fp__dec *d, const uint8_t *buf, size_t len,
                      enum fp_codec c, unsigned n)
 {
-  struct dec scan = *d;
+  struct fp__dec scan = *d;
   fp_reader_init(&scan.r, c, buf, len);
   struct fp_item it;
   int rc = fp_read(&scan.r, &it); /* the map head, already checked */
@@ -1381,7 +1376,7 @@ static int find_type(struct dec *d, const uint8_t *buf, size_t len,
   for (unsigned i = 0; i < n; i++) {
     struct fp_bytes key;
     size_t off;
-    rc = get_key(&scan, &key, &off);
+    rc = fp__dec_key(&scan, &key, &off);
     if (rc != 0)
       return rc;
     if (key.len == 1 && key.ptr[0] == 't') {
@@ -1395,7 +1390,7 @@ static int find_type(struct dec *d, const uint8_t *buf, size_t len,
     }
     rc = fp_skip(&scan.r);
     if (rc != 0)
-      return fail_bytes(d, rc, key, fp_reader_err_offset(&scan.r), "", "");
+      return fp__dec_fail_bytes(d, rc, key, fp_reader_err_offset(&scan.r));
   }
   if (!found)
     return fail(d, FARM_EMISSING, "t", 0, "", "");
@@ -1408,7 +1403,7 @@ int fp_msg_decode(const uint8_t *buf, size_t len, enum fp_codec c,
   struct fp_msg_error scratch;
   /* Not zero-initialised: the reader state is a few hundred bytes that
    * fp_reader_init does not need cleared, and this is the hot path. */
-  struct dec d;
+  struct fp__dec d;
   d.m = out;
   d.err = err != NULL ? err : &scratch;
   d.err->code = 0;
@@ -1447,7 +1442,7 @@ int fp_msg_decode(const uint8_t *buf, size_t len, enum fp_codec c,
   for (unsigned i = 0; i < n; i++) {
     struct fp_bytes key;
     size_t off;
-    rc = get_key(&d, &key, &off);
+    rc = fp__dec_key(&d, &key, &off);
     if (rc != 0)
       return rc;
     enum key k = key_lookup(key.ptr, key.len);
@@ -1493,15 +1488,15 @@ int fp_msg_decode(const uint8_t *buf, size_t len, enum fp_codec c,
       for (unsigned j = 0; j < n_unknown; j++) {
         if (unknown[j].len == key.len &&
             memcmp(unknown[j].ptr, key.ptr, key.len) == 0)
-          return fail_bytes(&d, FARM_EDUPKEY, key, off, "", "");
+          return fp__dec_fail_bytes(&d, FARM_EDUPKEY, key, off);
       }
       unknown[n_unknown++] = key;
     }
     /* Forward compatibility: a key this type does not read is skipped, but
      * its value must still be well-formed. */
-    rc = fp_skip(&d.r);
+    rc = fp__dec_skip(&d, key);
     if (rc != 0)
-      return fail_bytes(&d, rc, key, fp_reader_err_offset(&d.r), "", "");
+      return rc;
   }
 
   if (!fp_reader_done(&d.r) || fp_reader_pos(&d.r) != len)
@@ -1565,8 +1560,19 @@ static bool same_double(double a, double b)
   return memcmp(&a, &b, sizeof a) == 0;
 }
 
-static bool same_args(const struct fp_arg *a, const struct fp_arg *b,
-                      unsigned n)
+bool fp__metrics_equal(const struct fp_metric *a, const struct fp_metric *b,
+                       unsigned n)
+{
+  for (unsigned i = 0; i < n; i++) {
+    if (strcmp(a[i].name, b[i].name) != 0 ||
+        !same_double(a[i].value, b[i].value))
+      return false;
+  }
+  return true;
+}
+
+bool fp__args_equal(const struct fp_arg *a, const struct fp_arg *b,
+                    unsigned n)
 {
   for (unsigned i = 0; i < n; i++) {
     if (strcmp(a[i].key, b[i].key) != 0 || a[i].kind != b[i].kind)
@@ -1615,12 +1621,8 @@ bool fp_msg_equal(const struct fp_msg *a, const struct fp_msg *b)
         x->syn != y->syn || x->boot != y->boot || x->seq != y->seq ||
         x->up_ms != y->up_ms || x->n_metrics != y->n_metrics)
       return false;
-    for (unsigned i = 0; i < x->n_metrics && i < FP_MSG_MAX_METRICS; i++) {
-      if (strcmp(x->v[i].name, y->v[i].name) != 0 ||
-          !same_double(x->v[i].value, y->v[i].value))
-        return false;
-    }
-    return true;
+    return x->n_metrics <= FP_MSG_MAX_METRICS &&
+           fp__metrics_equal(x->v, y->v, x->n_metrics);
   }
   case FP_MSG_EVT: {
     const struct fp_msg_evt *x = &a->u.evt, *y = &b->u.evt;
@@ -1629,7 +1631,7 @@ bool fp_msg_equal(const struct fp_msg *a, const struct fp_msg *b)
            (!x->has_boot || x->boot == y->boot) && x->has_seq == y->has_seq &&
            (!x->has_seq || x->seq == y->seq) && x->n_args == y->n_args &&
            x->n_args <= FP_MSG_MAX_ARGS &&
-           same_args(x->args, y->args, x->n_args);
+           fp__args_equal(x->args, y->args, x->n_args);
   }
   case FP_MSG_PEER: {
     const struct fp_msg_peer *x = &a->u.peer, *y = &b->u.peer;
@@ -1663,7 +1665,7 @@ bool fp_msg_equal(const struct fp_msg *a, const struct fp_msg *b)
     return memcmp(x->mac, y->mac, FP_MAC_LEN) == 0 &&
            strcmp(x->name, y->name) == 0 && x->n_args == y->n_args &&
            x->n_args <= FP_MSG_MAX_ARGS &&
-           same_args(x->args, y->args, x->n_args);
+           fp__args_equal(x->args, y->args, x->n_args);
   }
   case FP_MSG_SET_MAC:
     return memcmp(a->u.set_mac.mac, b->u.set_mac.mac, FP_MAC_LEN) == 0;
