@@ -4,7 +4,8 @@
  * MessagePack and as CBOR. A decode that fails must say why (code, key and
  * offset within the input); one that succeeds must re-encode in both codecs
  * (the encoder never refuses what the decoder accepted), and each encoding
- * must decode to an equal struct and re-encode to the same bytes.
+ * must decode to an equal struct and re-encode to the same bytes. The
+ * gseq peek must agree with the decoder whenever the decoder succeeds.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -58,9 +59,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       check(err.in != NULL && err.expected != NULL, "NULL error detail");
       int n = fp_msg_error_format(&err, text, sizeof text);
       check(n > 0 && (size_t)n < sizeof text, "error text too long");
+      uint32_t g = 0;
+      if (fp_msg_peek_gseq(data, size, codecs[i], &g) == 0)
+        check(g >= 1, "peek returned gseq 0");
       continue;
     }
     check(err.code == 0, "success with an error recorded");
+    uint32_t g = 0;
+    rc = fp_msg_peek_gseq(data, size, codecs[i], &g);
+    if (fp_msg_is_uplink(m.type) || m.type == FP_MSG_RX)
+      check(rc == 0 && g == m.gseq, "peek disagrees with decode on gseq");
     roundtrip(&m, FP_CODEC_MSGPACK);
     roundtrip(&m, FP_CODEC_CBOR);
   }

@@ -1514,6 +1514,53 @@ int fp_msg_decode(const uint8_t *buf, size_t len, enum fp_codec c,
   return 0;
 }
 
+int fp_msg_peek_gseq(const uint8_t *buf, size_t len, enum fp_codec c,
+                     uint32_t *gseq)
+{
+  struct fp_msg_error scratch;
+  struct fp__dec d;
+  d.m = NULL;
+  d.err = &scratch;
+  if (len == 0)
+    return FARM_EEMPTY;
+  fp_reader_init(&d.r, c, buf, len);
+  struct fp_item it;
+  int rc = fp_read(&d.r, &it);
+  if (rc != 0)
+    return rc;
+  if (it.kind != FP_MAP)
+    return FARM_ETYPE;
+  if (it.indefinite)
+    return FARM_EUNSUPPORTED;
+  if (it.v.count > FP_MSG_MAX_PAIRS)
+    return FARM_ETOOBIG;
+  bool found = false;
+  uint64_t u = 0;
+  for (unsigned i = 0; i < (unsigned)it.v.count; i++) {
+    struct fp_bytes key;
+    size_t off;
+    rc = fp__dec_key(&d, &key, &off);
+    if (rc != 0)
+      return rc;
+    if (key_lookup(key.ptr, key.len) == K_GSEQ) {
+      if (found)
+        return FARM_EDUPKEY;
+      found = true;
+      rc = fp__dec_uint(&d, "gseq", 1, UINT32_MAX, X_GSEQ, &u);
+    } else {
+      rc = fp_skip(&d.r);
+    }
+    if (rc != 0)
+      return rc;
+  }
+  if (fp_reader_pos(&d.r) != len)
+    return FARM_ETRAILING;
+  if (!found)
+    return FARM_EMISSING;
+  *gseq = (uint32_t)u;
+  return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Names, formatting, comparison                                      */
 

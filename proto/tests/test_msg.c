@@ -1373,6 +1373,62 @@ static void test_cbor_specifics(void **state)
   expect_reject(buf, (size_t)n, FP_CODEC_CBOR, 0, "");
 }
 
+static void test_peek_gseq(void **state)
+{
+  (void)state;
+  for (size_t c = 0; c < N_CODECS; c++) {
+    uint8_t buf[512];
+    uint32_t g = 0;
+    size_t len = build(codecs[c], tel_pairs, N_TEL, buf, sizeof buf);
+    assert_int_equal(fp_msg_peek_gseq(buf, len, codecs[c], &g), 0);
+    assert_int_equal(g, 1);
+    /* A message the decoder rejects still yields its gseq ... */
+    len = build_tel_with(codecs[c], "rssi", v_rssi_plus1, buf, sizeof buf);
+    g = 0;
+    assert_int_equal(fp_msg_peek_gseq(buf, len, codecs[c], &g), 0);
+    assert_int_equal(g, 1);
+    len = build_tel_with(codecs[c], "t", v_bogus, buf, sizeof buf);
+    assert_int_equal(fp_msg_peek_gseq(buf, len, codecs[c], &g), 0);
+    /* ... but only a valid one, once, in a well-formed map. */
+    len = build_tel_with(codecs[c], "gseq", v_zero, buf, sizeof buf);
+    assert_int_equal(fp_msg_peek_gseq(buf, len, codecs[c], &g), FARM_ERANGE);
+    len = build_tel_with(codecs[c], "gseq", v_u2_32, buf, sizeof buf);
+    assert_int_equal(fp_msg_peek_gseq(buf, len, codecs[c], &g), FARM_ERANGE);
+    len = build_tel_with(codecs[c], "gseq", v_float_1, buf, sizeof buf);
+    assert_int_equal(fp_msg_peek_gseq(buf, len, codecs[c], &g), FARM_ETYPE);
+    struct pair p[N_TEL + 1];
+    memcpy(p, tel_pairs, sizeof tel_pairs);
+    p[N_TEL] = (struct pair){"gseq", v_one};
+    len = build(codecs[c], p, N_TEL + 1, buf, sizeof buf);
+    assert_int_equal(fp_msg_peek_gseq(buf, len, codecs[c], &g), FARM_EDUPKEY);
+    len = build(codecs[c], tel_pairs, N_TEL, buf, sizeof buf);
+    buf[len] = 0;
+    assert_int_equal(fp_msg_peek_gseq(buf, len + 1, codecs[c], &g), FARM_ETRAILING);
+    assert_int_equal(fp_msg_peek_gseq(buf, len - 1, codecs[c], &g), FARM_ETRUNCATED);
+    assert_int_equal(fp_msg_peek_gseq(buf, 0, codecs[c], &g), FARM_EEMPTY);
+    struct fp_msg m;
+    sample(FP_MSG_CMD, true, &m);
+    assert_int_equal(fp_msg_encode(&m, codecs[c], buf, sizeof buf, &len), 0);
+    assert_int_equal(fp_msg_peek_gseq(buf, len, codecs[c], &g), FARM_EMISSING);
+    struct fp_writer w;
+    fp_writer_init(&w, codecs[c], buf, sizeof buf);
+    fp_write_array(&w, 0);
+    assert_int_equal(fp_msg_peek_gseq(buf, fp_writer_len(&w), codecs[c], &g), FARM_ETYPE);
+    /* Every sample that carries gseq peeks to it. */
+    for (int t = 0; t < FP_MSG_TYPE_COUNT; t++) {
+      sample((enum fp_msg_type)t, true, &m);
+      assert_int_equal(fp_msg_encode(&m, codecs[c], buf, sizeof buf, &len), 0);
+      int rc = fp_msg_peek_gseq(buf, len, codecs[c], &g);
+      if (fp_msg_is_uplink(m.type) || m.type == FP_MSG_RX) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(g, m.gseq);
+      } else {
+        assert_int_equal(rc, FARM_EMISSING);
+      }
+    }
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* Encoder refusals                                                   */
 
@@ -1607,6 +1663,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_keys_in_any_order),
     cmocka_unit_test(test_too_many_pairs),
     cmocka_unit_test(test_cbor_specifics),
+    cmocka_unit_test(test_peek_gseq),
     cmocka_unit_test(test_encode_refuses_invalid),
     cmocka_unit_test(test_error_format),
   };

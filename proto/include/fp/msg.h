@@ -304,6 +304,20 @@ int fp_msg_decode(const uint8_t *buf, size_t len, enum fp_codec c,
                   struct fp_msg *out, struct fp_msg_error *err);
 
 /*
+ * Reads only the top-level `gseq` of a message that fp_msg_decode rejected,
+ * so the edge can still acknowledge it (docs/protocol.md §4.3): resending a
+ * message the edge cannot accept would block the cumulative `rx` forever.
+ * Requires buf to be exactly one well-formed map (any content otherwise)
+ * with one `gseq` of 1..2^32-1. Returns 0 and *gseq, or FARM_EEMPTY, a
+ * reader error, FARM_ETYPE (not a map, or gseq not an unsigned integer),
+ * FARM_EUNSUPPORTED (indefinite-length map), FARM_ETOOBIG (more than
+ * FP_MSG_MAX_PAIRS entries), FARM_EMISSING, FARM_EDUPKEY, FARM_ERANGE or
+ * FARM_ETRAILING.
+ */
+int fp_msg_peek_gseq(const uint8_t *buf, size_t len, enum fp_codec c,
+                     uint32_t *gseq);
+
+/*
  * Formats an error on one line into buf (cap bytes, always NUL-terminated
  * when cap > 0), e.g.
  *   key "seq": wrong type (expected unsigned integer) at byte 23
