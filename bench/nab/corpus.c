@@ -131,15 +131,12 @@ static int find_row(const struct nab_series *s, const char *stamp, size_t *row,
   if (ml_time_parse(stamp, strlen(stamp), &t) != 0)
     return failf(err, errlen, FARM_EMALFORMED, "%s: bad window bound \"%s\"",
                  s->name, stamp);
-  size_t lo = 0, hi = s->rows;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (s->ts[mid] < t)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  if (lo == s->rows || s->ts[lo] != t)
+  /* The first row with that timestamp, as NAB's timestamps.index(): a
+   * few NAB files have timestamps that repeat or go back, so no bisection. */
+  size_t lo = 0;
+  while (lo < s->rows && s->ts[lo] != t)
+    lo++;
+  if (lo == s->rows)
     return failf(err, errlen, FARM_ENOENT, "%s: window bound %s is no row",
                  s->name, stamp);
   *row = lo;

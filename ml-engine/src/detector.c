@@ -36,6 +36,14 @@ int ml_detector_init(struct ml_detector *d, const struct ml_detector_config *cfg
   return 0;
 }
 
+int ml_detector_set_threshold(struct ml_detector *d, double threshold)
+{
+  if (!(threshold > 0.0 && threshold <= 1.0))
+    return FARM_EINVAL;
+  d->cfg.threshold = threshold;
+  return 0;
+}
+
 bool ml_detector_is_detection(const struct ml_detector *d, double score)
 {
   return score >= d->cfg.threshold;

@@ -80,6 +80,12 @@ int ml_detector_init(struct ml_detector *d, const struct ml_detector_config *cfg
  */
 int ml_detector_update(struct ml_detector *d, double value, double *score);
 
+/*
+ * Changes the detection threshold of a running (or restored) detector.
+ * Returns 0, or FARM_EINVAL when threshold is not in (0, 1].
+ */
+int ml_detector_set_threshold(struct ml_detector *d, double threshold);
+
 /* True when score is a detection under d's configuration. */
 bool ml_detector_is_detection(const struct ml_detector *d, double score);
 
