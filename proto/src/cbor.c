@@ -71,63 +71,91 @@ void fp_cbor_writer_init(struct fp_cbor_writer *w, void *buf, size_t cap)
   w->err = 0;
 }
 
-/* Encodes the head for (major, arg) in its shortest form (§4.2.1) into out
- * and returns its length: 1, 2, 3, 5 or 9 bytes. */
-static size_t head_encode(uint8_t out[9], unsigned major, uint64_t arg)
+/* Length of the shortest head holding arg (§4.2.1): 1, 2, 3, 5 or 9. */
+static size_t head_len(uint64_t arg)
 {
-  uint8_t ib = (uint8_t)(major << 5);
-  if (arg < AI_U8) {
-    out[0] = (uint8_t)(ib | arg);
+  if (arg < AI_U8)
     return 1;
-  }
-  size_t n;
-  if (arg <= 0xff) {
-    out[0] = ib | 24;
-    n = 1;
-  } else if (arg <= 0xffff) {
-    out[0] = ib | 25;
-    n = 2;
-  } else if (arg <= 0xffffffff) {
-    out[0] = ib | 26;
-    n = 4;
-  } else {
-    out[0] = ib | 27;
-    n = 8;
-  }
-  for (size_t i = 0; i < n; i++)
-    out[1 + i] = (uint8_t)(arg >> (8 * (n - 1 - i)));
-  return 1 + n;
+  if (arg <= 0xff)
+    return 2;
+  if (arg <= 0xffff)
+    return 3;
+  if (arg <= 0xffffffff)
+    return 5;
+  return 9;
 }
 
-/* Appends head and payload as one unit: all of it or, when it does not fit,
- * nothing and a sticky FARM_ENOSPC. */
-static int emit(struct fp_cbor_writer *w, const uint8_t *head, size_t hlen,
-                const void *payload, size_t plen)
+/*
+ * Appends the shortest head for (major, arg) followed by plen payload bytes,
+ * as one unit: all of it or, when it does not fit, nothing and a sticky
+ * FARM_ENOSPC. The room check never adds lengths, so a huge plen cannot wrap.
+ */
+static int put(struct fp_cbor_writer *w, unsigned major, uint64_t arg,
+               const void *payload, size_t plen)
 {
   if (w->err != 0)
     return w->err;
+  size_t hlen = head_len(arg);
   size_t room = w->cap - w->len;
   if (hlen > room || plen > room - hlen) {
     w->err = FARM_ENOSPC;
     return w->err;
   }
-  memcpy(w->buf + w->len, head, hlen);
+  uint8_t *o = w->buf + w->len;
+  uint8_t ib = (uint8_t)(major << 5);
+  switch (hlen) {
+  case 1:
+    o[0] = (uint8_t)(ib | arg);
+    break;
+  case 2:
+    o[0] = ib | AI_U8;
+    o[1] = (uint8_t)arg;
+    break;
+  case 3:
+    o[0] = ib | (AI_U8 + 1);
+    o[1] = (uint8_t)(arg >> 8);
+    o[2] = (uint8_t)arg;
+    break;
+  case 5:
+    o[0] = ib | (AI_U8 + 2);
+    for (int i = 0; i < 4; i++)
+      o[1 + i] = (uint8_t)(arg >> (24 - 8 * i));
+    break;
+  default:
+    o[0] = ib | AI_U64;
+    for (int i = 0; i < 8; i++)
+      o[1 + i] = (uint8_t)(arg >> (56 - 8 * i));
+    break;
+  }
   if (plen > 0)
-    memcpy(w->buf + w->len + hlen, payload, plen);
+    memcpy(o + hlen, payload, plen);
   w->len += hlen + plen;
   return 0;
 }
 
 static int write_head(struct fp_cbor_writer *w, unsigned major, uint64_t arg)
 {
-  uint8_t h[9];
-  size_t n = head_encode(h, major, arg);
-  return emit(w, h, n, NULL, 0);
+  return put(w, major, arg, NULL, 0);
+}
+
+/* Appends n bytes spelled out by the caller (floats, indefinite heads, the
+ * break), all or nothing like put(). */
+static int put_raw(struct fp_cbor_writer *w, const uint8_t *b, size_t n)
+{
+  if (w->err != 0)
+    return w->err;
+  if (n > w->cap - w->len) {
+    w->err = FARM_ENOSPC;
+    return w->err;
+  }
+  memcpy(w->buf + w->len, b, n);
+  w->len += n;
+  return 0;
 }
 
 static int write_byte(struct fp_cbor_writer *w, uint8_t b)
 {
-  return emit(w, &b, 1, NULL, 0);
+  return put_raw(w, &b, 1);
 }
 
 int fp_cbor_write_nil(struct fp_cbor_writer *w)
@@ -224,39 +252,39 @@ int fp_cbor_write_float(struct fp_cbor_writer *w, double f)
   uint32_t narrow;
   if (mag > UINT64_C(0x7ff0000000000000)) {
     /* Every NaN as the half 0x7e00 (RFC 8949 §4.2.2). */
-    h[0] = MT_SIMPLE << 5 | SV_HALF, h[1] = 0x7e, h[2] = 0x00;
-    return emit(w, h, 3, NULL, 0);
+    static const uint8_t nan[3] = {MT_SIMPLE << 5 | SV_HALF, 0x7e, 0x00};
+    return put_raw(w, nan, 3);
   }
   if (mag == 0 || mag == UINT64_C(0x7ff0000000000000)) {
     /* ±0 and ±infinity exist in every width: half. */
     uint16_t half = (uint16_t)((b >> 48 & 0x8000) | (mag != 0 ? 0x7c00 : 0));
     h[0] = MT_SIMPLE << 5 | SV_HALF;
-    h[1] = (uint8_t)(half >> 8), h[2] = (uint8_t)half;
-    return emit(w, h, 3, NULL, 0);
+    h[1] = (uint8_t)(half >> 8);
+    h[2] = (uint8_t)half;
+    return put_raw(w, h, 3);
   }
   if (narrow_exact(b, 5, 10, &narrow)) {
     h[0] = MT_SIMPLE << 5 | SV_HALF;
-    h[1] = (uint8_t)(narrow >> 8), h[2] = (uint8_t)narrow;
-    return emit(w, h, 3, NULL, 0);
+    h[1] = (uint8_t)(narrow >> 8);
+    h[2] = (uint8_t)narrow;
+    return put_raw(w, h, 3);
   }
   if (narrow_exact(b, 8, 23, &narrow)) {
     h[0] = MT_SIMPLE << 5 | SV_SINGLE;
     for (int i = 0; i < 4; i++)
       h[1 + i] = (uint8_t)(narrow >> (24 - 8 * i));
-    return emit(w, h, 5, NULL, 0);
+    return put_raw(w, h, 5);
   }
   h[0] = MT_SIMPLE << 5 | SV_DOUBLE;
   for (int i = 0; i < 8; i++)
     h[1 + i] = (uint8_t)(b >> (56 - 8 * i));
-  return emit(w, h, 9, NULL, 0);
+  return put_raw(w, h, 9);
 }
 
 int fp_cbor_write_str(struct fp_cbor_writer *w, const void *s, size_t len)
 {
   assert(s != NULL || len == 0);
-  uint8_t h[9];
-  size_t n = head_encode(h, MT_TEXT, len);
-  return emit(w, h, n, s, len);
+  return put(w, MT_TEXT, len, s, len);
 }
 
 int fp_cbor_write_cstr(struct fp_cbor_writer *w, const char *s)
@@ -268,9 +296,7 @@ int fp_cbor_write_cstr(struct fp_cbor_writer *w, const char *s)
 int fp_cbor_write_bin(struct fp_cbor_writer *w, const void *p, size_t len)
 {
   assert(p != NULL || len == 0);
-  uint8_t h[9];
-  size_t n = head_encode(h, MT_BYTES, len);
-  return emit(w, h, n, p, len);
+  return put(w, MT_BYTES, len, p, len);
 }
 
 int fp_cbor_write_array(struct fp_cbor_writer *w, uint64_t n)
@@ -301,7 +327,7 @@ int fp_cbor_write_simple(struct fp_cbor_writer *w, uint8_t v)
   if (v < AI_U8)
     return write_byte(w, (uint8_t)(MT_SIMPLE << 5 | v));
   uint8_t h[2] = {MT_SIMPLE << 5 | AI_U8, v};
-  return emit(w, h, 2, NULL, 0);
+  return put_raw(w, h, 2);
 }
 
 int fp_cbor_write_indef_bin(struct fp_cbor_writer *w)
@@ -378,6 +404,22 @@ static int push(struct fp_cbor_reader *r, size_t at, uint64_t remaining,
   return 0;
 }
 
+/* The big-endian argument of 1, 2, 4 or 8 bytes following an initial byte. */
+static uint64_t read_be(const uint8_t *p, size_t n)
+{
+  switch (n) {
+  case 1:
+    return p[0];
+  case 2:
+    return (uint64_t)p[0] << 8 | p[1];
+  case 4:
+    return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 |
+           p[3];
+  default:
+    return read_be(p, 4) << 32 | read_be(p + 4, 4);
+  }
+}
+
 static double half_to_double(uint16_t h)
 {
   uint64_t sign = (uint64_t)(h >> 15) << 63;
@@ -392,8 +434,9 @@ static double half_to_double(uint16_t h)
   return bits_double(sign | (uint64_t)(e - 15 + 1023) << 52 | m << 42);
 }
 
+/* Fills *it from a major type 7 head; the caller advances and counts it. */
 static int read_simple(struct fp_cbor_reader *r, struct fp_item *it, size_t at,
-                       unsigned ai, uint64_t arg, size_t hlen)
+                       unsigned ai, uint64_t arg)
 {
   switch (ai) {
   case SV_FALSE:
@@ -450,8 +493,6 @@ static int read_simple(struct fp_cbor_reader *r, struct fp_item *it, size_t at,
     it->v.u = ai;
     break;
   }
-  r->pos = at + hlen;
-  item_done(r);
   return 0;
 }
 
@@ -474,9 +515,7 @@ int fp_cbor_read(struct fp_cbor_reader *r, struct fp_item *it)
       size_t n = (size_t)1 << (ai - AI_U8);
       if (avail - 1 < n)
         return fail(r, at, FARM_ETRUNCATED);
-      arg = 0;
-      for (size_t i = 1; i <= n; i++)
-        arg = arg << 8 | p[i];
+      arg = read_be(p + 1, n);
       hlen += n;
     } else if (ai != AI_INDEF) {
       return fail(r, at, FARM_EMALFORMED); /* 28..30 reserved, §3 */
@@ -494,6 +533,7 @@ int fp_cbor_read(struct fp_cbor_reader *r, struct fp_item *it)
   it->indefinite = false;
   it->float_bits = 0;
   it->ext_type = 0;
+  size_t end = at + hlen; /* where this item ends, if it is complete */
   switch (major) {
   case MT_UINT:
   case MT_NEGINT:
@@ -501,9 +541,7 @@ int fp_cbor_read(struct fp_cbor_reader *r, struct fp_item *it)
       return fail(r, at, FARM_EMALFORMED);
     it->kind = major == MT_UINT ? FP_UINT : FP_NEGINT;
     it->v.u = arg;
-    r->pos = at + hlen;
-    item_done(r);
-    return 0;
+    break;
 
   case MT_BYTES:
   case MT_TEXT:
@@ -515,7 +553,7 @@ int fp_cbor_read(struct fp_cbor_reader *r, struct fp_item *it)
       it->indefinite = true;
       it->v.bytes.ptr = NULL;
       it->v.bytes.len = 0;
-      r->pos = at + 1;
+      r->pos = end;
       return 0;
     }
     /* Compare with what remains, never compute at + hlen + arg first. */
@@ -525,9 +563,8 @@ int fp_cbor_read(struct fp_cbor_reader *r, struct fp_item *it)
     it->v.bytes.len = (size_t)arg;
     if (major == MT_TEXT && !fp_utf8_valid(p + hlen, (size_t)arg))
       return fail(r, at, FARM_EUTF8);
-    r->pos = at + hlen + (size_t)arg;
-    item_done(r);
-    return 0;
+    end += (size_t)arg;
+    break;
 
   case MT_ARRAY:
   case MT_MAP: {
@@ -538,7 +575,7 @@ int fp_cbor_read(struct fp_cbor_reader *r, struct fp_item *it)
         return rc;
       it->indefinite = true;
       it->v.count = 0;
-      r->pos = at + 1;
+      r->pos = end;
       return 0;
     }
     /* Each item takes at least one byte, so a count beyond the bytes left
@@ -548,31 +585,38 @@ int fp_cbor_read(struct fp_cbor_reader *r, struct fp_item *it)
     if (major == MT_MAP ? arg > left / 2 : arg > left)
       return fail(r, at, FARM_ETRUNCATED);
     it->v.count = arg;
-    r->pos = at + hlen;
-    if (arg == 0) {
-      item_done(r);
-      return 0;
-    }
-    return push(r, at, major == MT_MAP ? 2 * arg : arg, 0);
+    if (arg == 0)
+      break; /* empty: complete at once, opens no level */
+    int rc = push(r, at, major == MT_MAP ? 2 * arg : arg, 0);
+    if (rc != 0)
+      return rc;
+    r->pos = end;
+    return 0;
   }
 
-  case MT_TAG:
+  case MT_TAG: {
     if (ai == AI_INDEF)
       return fail(r, at, FARM_EMALFORMED);
     it->kind = FP_TAG;
     it->v.u = arg;
     /* A tag is a level holding exactly one item (§3.4). */
-    {
-      int rc = push(r, at, 1, 0);
-      if (rc != 0)
-        return rc;
-    }
-    r->pos = at + hlen;
+    int rc = push(r, at, 1, 0);
+    if (rc != 0)
+      return rc;
+    r->pos = end;
     return 0;
-
-  default:
-    return read_simple(r, it, at, ai, arg, hlen);
   }
+
+  default: {
+    int rc = read_simple(r, it, at, ai, arg);
+    if (rc != 0)
+      return rc;
+    break;
+  }
+  }
+  r->pos = end;
+  item_done(r);
+  return 0;
 }
 
 int fp_cbor_skip(struct fp_cbor_reader *r)
