@@ -73,7 +73,12 @@ struct fp_radio_evt {
   struct fp_arg args[FP_MSG_MAX_ARGS];
 };
 
-/* join: firmware version 1..31 bytes; asset name 0..47 ("" = absent). */
+/*
+ * join: firmware version 1..31 bytes; asset name 0..47 ("" = absent). A node
+ * sends it with seq 0, taking no number from its message sequence (which
+ * starts at 1): readings queued before pairing then still lie above any
+ * high-water mark the gateway sets from the join.
+ */
 struct fp_radio_join {
   char fw[FP_MSG_FW_MAX + 1];
   char asset[FP_MSG_ASSET_MAX + 1];
@@ -145,7 +150,8 @@ int fp_radio_validate(const struct fp_radio_msg *m, struct fp_msg_error *err);
 
 /*
  * Encodes m (header, then its body as one MessagePack map) into buf (cap
- * bytes; FP_RADIO_MTU always suffices). Validates first and writes nothing
+ * bytes; FP_RADIO_MTU always suffices). A message decoded from a payload
+ * may not re-encode within the MTU: integer metric values become floats. Validates first and writes nothing
  * that fp_radio_decode would reject. Optional fields are written only when
  * present (syn only when true). Returns 0 and *out_len (11..FP_RADIO_MTU),
  * an error of fp_radio_validate, FARM_ETOOBIG (valid, but the payload would
