@@ -58,7 +58,10 @@ struct fp_cbor_reader {
   size_t pos;
   size_t err_offset;
   uint8_t depth;
-  /* Items still expected in each open level; UINT64_MAX for indefinite. */
+  /* Items still expected in each open level (a map counts keys and values);
+   * UINT64_MAX for an indefinite array or string, and for an indefinite map
+   * UINT64_MAX - 1 while a key or the break may come, UINT64_MAX - 2 while
+   * a value must come. */
   uint64_t remaining[FP_MAX_DEPTH];
   /* For an open indefinite-length string: the major type its chunks must
    * have (2 or 3), else 0. */
@@ -69,7 +72,8 @@ void fp_cbor_reader_init(struct fp_cbor_reader *r, const void *buf, size_t len);
 
 /*
  * Reads the next item head (and a string's payload) into *it. Returns 0, or:
- *   FARM_ETRUNCATED  head, argument or payload past the end of the buffer
+ *   FARM_ETRUNCATED  head, argument or payload past the end of the buffer;
+ *                    an array or map declaring more items than bytes remain
  *   FARM_EMALFORMED  reserved additional info 28..30; a break outside an
  *                    indefinite item; an indefinite head for major 0, 1 or 6;
  *                    a chunk of the wrong type inside an indefinite string;
