@@ -20,6 +20,9 @@
 #include "farm/error.h"
 
 static int set_err(struct vj_error *err, int code, size_t offset,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int set_err(struct vj_error *err, int code, size_t offset,
                    const char *fmt, ...)
 {
   err->offset = offset;
@@ -202,8 +205,10 @@ static int map_is_plain(struct dec *d, const struct fp_item *h, bool *plain)
     rc = dec_nomem(d);
     goto out;
   }
+  /* All keys empty: the pool never allocated, and NULL + 0 is undefined. */
+  const uint8_t *base = pool.p != NULL ? pool.p : (const uint8_t *)"";
   for (size_t j = 0; j < n; j++) {
-    keys[j].p = pool.p + offs[2 * j];
+    keys[j].p = base + offs[2 * j];
     keys[j].len = offs[2 * j + 1];
   }
   qsort(keys, n, sizeof *keys, key_cmp);

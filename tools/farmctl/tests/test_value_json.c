@@ -22,6 +22,8 @@
 #include "testsupport.h"
 #include "value_json.h"
 
+static char *format_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static char *format_msg(const char *fmt, ...)
 {
   char buf[512];
