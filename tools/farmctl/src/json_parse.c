@@ -26,6 +26,7 @@ struct arena_block {
 
 struct json_doc {
   struct arena_block *blocks;
+  struct json_value *root_items; /* the root container's items, if any */
   struct json_value root;
 };
 
@@ -41,11 +42,13 @@ struct parser {
   struct json_error *err;
 };
 
-static void *arena_alloc(struct json_doc *doc, size_t size)
+/* align: 1 for text, 8 for values. */
+static void *arena_alloc(struct json_doc *doc, size_t size, size_t align)
 {
-  size = (size + 7u) & ~(size_t)7u;
   struct arena_block *b = doc->blocks;
-  if (b == NULL || b->cap - b->used < size) {
+  if (b != NULL)
+    b->used = (b->used + align - 1) & ~(align - 1);
+  if (b == NULL || b->used > b->cap || b->cap - b->used < size) {
     size_t cap = size > ARENA_BLOCK_MIN ? size : ARENA_BLOCK_MIN;
     b = malloc(sizeof *b + cap);
     if (b == NULL)
@@ -97,13 +100,30 @@ static int push_child(struct parser *p, const struct json_value *v)
   return 0;
 }
 
-/* Moves the children gathered since base into the arena as v's items. */
-static int close_container(struct parser *p, size_t base, struct json_value *v)
+/*
+ * Moves the children gathered since base into the arena as v's items. The
+ * root container takes the stack itself instead: a large document is most
+ * often one big array or object, and this halves its peak memory.
+ */
+static int close_container(struct parser *p, size_t base, struct json_value *v,
+                           unsigned depth)
 {
   size_t n = p->stack_len - base;
   v->u.items = NULL;
+  if (n > 0 && depth == 1) {
+    assert(base == 0);
+    struct json_value *items = realloc(p->stack, n * sizeof *items);
+    if (items == NULL)
+      items = p->stack; /* shrinking failed: keep the larger block */
+    v->u.items = items;
+    p->doc->root_items = items;
+    p->stack = NULL;
+    p->stack_cap = 0;
+    p->stack_len = 0;
+    return 0;
+  }
   if (n > 0) {
-    struct json_value *items = arena_alloc(p->doc, n * sizeof *items);
+    struct json_value *items = arena_alloc(p->doc, n * sizeof *items, 8);
     if (items == NULL)
       return fail_nomem(p);
     memcpy(items, p->stack + base, n * sizeof *items);
@@ -200,7 +220,7 @@ static int parse_string(struct parser *p, struct json_value *v)
   if (i >= p->len)
     return fail(p, FARM_ETRUNCATED, p->len, "input ends inside a string");
   size_t end = i;
-  unsigned char *out = arena_alloc(p->doc, end - start);
+  unsigned char *out = arena_alloc(p->doc, end - start, 1);
   if (out == NULL)
     return fail_nomem(p);
   size_t n = 0;
@@ -308,7 +328,7 @@ static int parse_number(struct parser *p, struct json_value *v)
     while (i < p->len && is_digit(p->in[i]))
       i++;
   }
-  char *text = arena_alloc(p->doc, i - start + 1);
+  char *text = arena_alloc(p->doc, i - start + 1, 1);
   if (text == NULL)
     return fail_nomem(p);
   memcpy(text, p->in + start, i - start);
@@ -349,7 +369,7 @@ static int parse_array(struct parser *p, struct json_value *v, unsigned depth)
   skip_ws(p);
   if (p->pos < p->len && p->in[p->pos] == ']') {
     p->pos++;
-    return close_container(p, base, v);
+    return close_container(p, base, v, depth);
   }
   for (;;) {
     struct json_value item = { 0 };
@@ -364,7 +384,7 @@ static int parse_array(struct parser *p, struct json_value *v, unsigned depth)
       return fail(p, FARM_ETRUNCATED, p->pos, "input ends inside an array");
     unsigned char c = p->in[p->pos++];
     if (c == ']')
-      return close_container(p, base, v);
+      return close_container(p, base, v, depth);
     if (c != ',')
       return fail(p, FARM_EMALFORMED, p->pos - 1, "expected ',' or ']' in an array");
   }
@@ -379,7 +399,7 @@ static int parse_object(struct parser *p, struct json_value *v, unsigned depth)
   skip_ws(p);
   if (p->pos < p->len && p->in[p->pos] == '}') {
     p->pos++;
-    return close_container(p, base, v);
+    return close_container(p, base, v, depth);
   }
   for (;;) {
     if (p->pos == p->len)
@@ -410,7 +430,7 @@ static int parse_object(struct parser *p, struct json_value *v, unsigned depth)
       return fail(p, FARM_ETRUNCATED, p->pos, "input ends inside an object");
     unsigned char c = p->in[p->pos++];
     if (c == '}')
-      return close_container(p, base, v);
+      return close_container(p, base, v, depth);
     if (c != ',')
       return fail(p, FARM_EMALFORMED, p->pos - 1, "expected ',' or '}' in an object");
     skip_ws(p);
@@ -498,6 +518,7 @@ void json_doc_free(struct json_doc *doc)
 {
   if (doc == NULL)
     return;
+  free(doc->root_items);
   struct arena_block *b = doc->blocks;
   while (b != NULL) {
     struct arena_block *next = b->next;
