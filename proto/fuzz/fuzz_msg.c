@@ -5,8 +5,9 @@
  * offset within the input); one that succeeds must re-encode in both codecs
  * (the encoder never refuses what the decoder accepted), and each encoding
  * must decode to an equal struct and re-encode to the same bytes. The
- * gseq peek must agree with the decoder whenever the decoder succeeds.
+ * gseq and id peeks must agree with the decoder whenever it succeeds.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +70,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = fp_msg_peek_gseq(data, size, codecs[i], &g);
     if (fp_msg_is_uplink(m.type) || m.type == FP_MSG_RX)
       check(rc == 0 && g == m.gseq, "peek disagrees with decode on gseq");
+    rc = fp_msg_peek_id(data, size, codecs[i], &g);
+    bool has_id = (!fp_msg_is_uplink(m.type) && m.type != FP_MSG_RX) ||
+                  m.type == FP_MSG_ACK || m.type == FP_MSG_PONG;
+    if (has_id)
+      check(rc == 0 && g == m.id, "peek disagrees with decode on id");
     roundtrip(&m, FP_CODEC_MSGPACK);
     roundtrip(&m, FP_CODEC_CBOR);
   }

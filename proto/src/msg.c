@@ -1514,8 +1514,11 @@ int fp_msg_decode(const uint8_t *buf, size_t len, enum fp_codec c,
   return 0;
 }
 
-int fp_msg_peek_gseq(const uint8_t *buf, size_t len, enum fp_codec c,
-                     uint32_t *gseq)
+/* Reads the top-level value of key k (a u32 in [min, UINT32_MAX]) of a
+ * well-formed map, ignoring everything else. */
+static int peek_u32(const uint8_t *buf, size_t len, enum fp_codec c,
+                    enum key want, uint64_t min, const char *range,
+                    uint32_t *out)
 {
   struct fp_msg_error scratch;
   struct fp__dec d;
@@ -1542,11 +1545,11 @@ int fp_msg_peek_gseq(const uint8_t *buf, size_t len, enum fp_codec c,
     rc = fp__dec_key(&d, &key, &off);
     if (rc != 0)
       return rc;
-    if (key_lookup(key.ptr, key.len) == K_GSEQ) {
+    if (key_lookup(key.ptr, key.len) == want) {
       if (found)
         return FARM_EDUPKEY;
       found = true;
-      rc = fp__dec_uint(&d, "gseq", 1, UINT32_MAX, X_GSEQ, &u);
+      rc = fp__dec_uint(&d, key_names[want], min, UINT32_MAX, range, &u);
     } else {
       rc = fp_skip(&d.r);
     }
@@ -1557,8 +1560,20 @@ int fp_msg_peek_gseq(const uint8_t *buf, size_t len, enum fp_codec c,
     return FARM_ETRAILING;
   if (!found)
     return FARM_EMISSING;
-  *gseq = (uint32_t)u;
+  *out = (uint32_t)u;
   return 0;
+}
+
+int fp_msg_peek_gseq(const uint8_t *buf, size_t len, enum fp_codec c,
+                     uint32_t *gseq)
+{
+  return peek_u32(buf, len, c, K_GSEQ, 1, X_GSEQ, gseq);
+}
+
+int fp_msg_peek_id(const uint8_t *buf, size_t len, enum fp_codec c,
+                   uint32_t *id)
+{
+  return peek_u32(buf, len, c, K_ID, 0, X_U32, id);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1061,7 +1061,7 @@ static void v_17_metrics(struct fp_writer *w)
 {
   fp_write_map(w, 17);
   for (int i = 0; i < 17; i++) {
-    char name[8];
+    char name[16];
     snprintf(name, sizeof name, "m%d", i);
     fp_write_cstr(w, name);
     fp_write_uint(w, (uint64_t)i);
@@ -1072,7 +1072,7 @@ static void v_16_metrics(struct fp_writer *w)
 {
   fp_write_map(w, 16);
   for (int i = 0; i < 16; i++) {
-    char name[8];
+    char name[16];
     snprintf(name, sizeof name, "m%d", i);
     fp_write_cstr(w, name);
     fp_write_uint(w, (uint64_t)i);
@@ -1195,7 +1195,7 @@ static void v_args_9(struct fp_writer *w)
 {
   fp_write_map(w, 9);
   for (int i = 0; i < 9; i++) {
-    char key[8];
+    char key[16];
     snprintf(key, sizeof key, "a%d", i);
     fp_write_cstr(w, key);
     fp_write_bool(w, true);
@@ -1336,7 +1336,7 @@ static void test_too_many_pairs(void **state)
   (void)state;
   for (size_t c = 0; c < N_CODECS; c++) {
     struct pair p[FP_MSG_MAX_PAIRS + 1];
-    static char names[FP_MSG_MAX_PAIRS + 1][8];
+    static char names[FP_MSG_MAX_PAIRS + 1][24];
     memcpy(p, tel_pairs, sizeof tel_pairs);
     for (size_t i = N_TEL; i <= FP_MSG_MAX_PAIRS; i++) {
       snprintf(names[i], sizeof names[i], "x%zu", i);
@@ -1414,6 +1414,23 @@ static void test_peek_gseq(void **state)
     fp_writer_init(&w, codecs[c], buf, sizeof buf);
     fp_write_array(&w, 0);
     assert_int_equal(fp_msg_peek_gseq(buf, fp_writer_len(&w), codecs[c], &g), FARM_ETYPE);
+    /* The id of a rejected request. */
+    struct pair bad_cmd[] = {{"t", v_cmd},
+                             {"id", v_u14},
+                             {"mac", v_mac},
+                             {"name", v_cmd_name_bad}};
+    len = build(codecs[c], bad_cmd, 4, buf, sizeof buf);
+    expect_reject(buf, len, codecs[c], FARM_EINVAL, "name");
+    assert_int_equal(fp_msg_peek_id(buf, len, codecs[c], &g), 0);
+    assert_int_equal(g, 14);
+    assert_int_equal(fp_msg_peek_gseq(buf, len, codecs[c], &g), FARM_EMISSING);
+    bad_cmd[1].value = v_u2_32;
+    len = build(codecs[c], bad_cmd, 4, buf, sizeof buf);
+    assert_int_equal(fp_msg_peek_id(buf, len, codecs[c], &g), FARM_ERANGE);
+    bad_cmd[1].value = v_zero; /* 0 is a valid id */
+    len = build(codecs[c], bad_cmd, 4, buf, sizeof buf);
+    assert_int_equal(fp_msg_peek_id(buf, len, codecs[c], &g), 0);
+    assert_int_equal(g, 0);
     /* Every sample that carries gseq peeks to it. */
     for (int t = 0; t < FP_MSG_TYPE_COUNT; t++) {
       sample((enum fp_msg_type)t, true, &m);

@@ -318,6 +318,14 @@ int fp_msg_peek_gseq(const uint8_t *buf, size_t len, enum fp_codec c,
                      uint32_t *gseq);
 
 /*
+ * The same for the top-level `id` (0..2^32-1), so the gateway can answer a
+ * request it rejected with ack {ok: false} (docs/protocol.md §5.3). Same
+ * contract and errors as fp_msg_peek_gseq.
+ */
+int fp_msg_peek_id(const uint8_t *buf, size_t len, enum fp_codec c,
+                   uint32_t *id);
+
+/*
  * Formats an error on one line into buf (cap bytes, always NUL-terminated
  * when cap > 0), e.g.
  *   key "seq": wrong type (expected unsigned integer) at byte 23
