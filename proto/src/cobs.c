@@ -24,7 +24,8 @@ void fp__cobs_enc_init(struct fp__cobs_enc *e, uint8_t *dst, size_t cap)
 
 void fp__cobs_enc_put(struct fp__cobs_enc *e, const uint8_t *src, size_t len)
 {
-  for (size_t i = 0; i < len && e->err == 0; i++) {
+  size_t i = 0;
+  while (i < len && e->err == 0) {
     if (!e->open) {
       /* Opened lazily after a full block, so data ending exactly on a
        * full block gets no useless trailing 0x01 (the minimal encoding). */
@@ -36,28 +37,38 @@ void fp__cobs_enc_put(struct fp__cobs_enc *e, const uint8_t *src, size_t len)
       e->code = 1;
       e->open = true;
     }
-    if (src[i] == 0) {
-      /* Close the block: its code says where this zero was. A block must
-       * follow, even an empty one, or the zero would be lost at the end. */
+    /* Copy the longest run of non-zero bytes the open block can take in
+     * one go: frames are mostly runs, so this is memchr + memcpy speed. */
+    size_t room = (size_t)(0xff - e->code);
+    size_t n = len - i < room ? len - i : room;
+    const uint8_t *zero = memchr(src + i, 0, n);
+    size_t run = zero != NULL ? (size_t)(zero - (src + i)) : n;
+    if (run > e->cap - e->len) {
+      e->err = FARM_ENOSPC;
+      break;
+    }
+    memcpy(e->dst + e->len, src + i, run);
+    e->len += run;
+    e->code = (uint8_t)(e->code + run);
+    i += run;
+    if (e->code == 0xff) {
+      /* 254 data bytes: a full block, with no implied zero. */
       e->dst[e->code_pos] = e->code;
-      if (e->len >= e->cap) {
-        e->err = FARM_ENOSPC;
-        break;
-      }
-      e->code_pos = e->len++;
-      e->code = 1;
+      e->open = false;
       continue;
     }
+    if (zero == NULL)
+      continue;
+    /* Close the block: its code says where this zero was. A block must
+     * follow, even an empty one, or the zero would be lost at the end. */
+    e->dst[e->code_pos] = e->code;
     if (e->len >= e->cap) {
       e->err = FARM_ENOSPC;
       break;
     }
-    e->dst[e->len++] = src[i];
-    if (++e->code == 0xff) {
-      /* 254 data bytes: a full block, with no implied zero. */
-      e->dst[e->code_pos] = e->code;
-      e->open = false;
-    }
+    e->code_pos = e->len++;
+    e->code = 1;
+    i++;
   }
 }
 
