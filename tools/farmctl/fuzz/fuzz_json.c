@@ -63,8 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   if (size > 0 && (data[0] == 0xa5 || data[0] == 0x5a)) {
     /* Binary input for the decoders. */
-    check_decode_encode(data[0] == 0xa5 ? FP_CODEC_CBOR : FP_CODEC_MSGPACK,
-                        data + 1, size - 1);
+    check_decode_encode(data[0] == 0xa5 ? FP_CODEC_CBOR : FP_CODEC_MSGPACK, data + 1, size - 1);
     return 0;
   }
   struct json_doc *doc;

@@ -23,8 +23,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "\nrun 'farmctl %s%s--help' for usage\n", cmd ? cmd : "",
-          cmd ? " " : "");
+  fprintf(stderr, "\nrun 'farmctl %s%s--help' for usage\n", cmd ? cmd : "", cmd ? " " : "");
   return EXIT_USAGE;
 }
 
@@ -39,8 +38,8 @@ int cli_fail(const char *fmt, ...)
   return EXIT_FAIL;
 }
 
-int cli_format_opts(const char *cmd, int argc, char **argv, int first,
-                    enum fp_codec *codec, bool *have_format, bool *help)
+int cli_format_opts(const char *cmd, int argc, char **argv, int first, enum fp_codec *codec,
+                    bool *have_format, bool *help)
 {
   *have_format = false;
   *help = false;

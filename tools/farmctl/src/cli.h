@@ -37,8 +37,7 @@ bool cli_is_help(const char *arg);
 
 /* Prints "farmctl: <message>" and a line saying where to get help on
  * stderr; returns EXIT_USAGE. cmd names the command for that line. */
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prints "farmctl: <message>" on stderr; returns EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -49,8 +48,8 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * (print help, exit 0), or an exit status: EXIT_OK with *codec and
  * *have_format set, or EXIT_USAGE after printing why.
  */
-int cli_format_opts(const char *cmd, int argc, char **argv, int first,
-                    enum fp_codec *codec, bool *have_format, bool *help);
+int cli_format_opts(const char *cmd, int argc, char **argv, int first, enum fp_codec *codec,
+                    bool *have_format, bool *help);
 
 /*
  * Reads all of stdin into *out (malloc'd, the caller frees it, never NULL

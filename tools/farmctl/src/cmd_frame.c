@@ -36,14 +36,13 @@ static int frame_encode(void)
   size_t len;
   int rc = cli_read_all(FP_FRAME_MAX_PAYLOAD, &payload, &len);
   if (rc == FARM_ETOOBIG)
-    return cli_fail("payload larger than %d bytes (a frame carries 1..%d)",
-                    FP_FRAME_MAX_PAYLOAD, FP_FRAME_MAX_PAYLOAD);
+    return cli_fail("payload larger than %d bytes (a frame carries 1..%d)", FP_FRAME_MAX_PAYLOAD,
+                    FP_FRAME_MAX_PAYLOAD);
   if (rc != 0)
     return cli_fail("reading stdin failed: %s", farm_strerror(rc));
   int status = EXIT_OK;
   if (len == 0) {
-    status = cli_fail("empty payload (a frame carries 1..%d bytes)",
-                      FP_FRAME_MAX_PAYLOAD);
+    status = cli_fail("empty payload (a frame carries 1..%d bytes)", FP_FRAME_MAX_PAYLOAD);
     goto free_payload;
   }
   uint8_t wire[FP_FRAME_MAX_WIRE];

@@ -81,8 +81,8 @@ static void put_args(struct json_writer *w, const struct fp_arg *a, unsigned n)
   jw_object_end(w);
 }
 
-static const char *const stage_names[] = { "gw", "node" };
-static const char *const state_names[] = { "joined", "updated", "removed" };
+static const char *const stage_names[] = {"gw", "node"};
+static const char *const state_names[] = {"joined", "updated", "removed"};
 
 /* The message as JSON, keys in the order fp_msg_encode writes them. */
 static void msg_to_json(struct json_writer *w, const struct fp_msg *m)
@@ -233,7 +233,7 @@ int cmd_msg(int argc, char **argv)
   }
   if (strcmp(argv[1], "decode") != 0)
     return cli_usage_error("msg", "unknown subcommand '%s': use decode", argv[1]);
-  struct msg_ctx ctx = { .codec = FP_CODEC_MSGPACK };
+  struct msg_ctx ctx = {.codec = FP_CODEC_MSGPACK};
   bool have_format;
   bool want_help;
   int status = cli_format_opts("msg", argc, argv, 2, &ctx.codec, &have_format, &want_help);
@@ -247,8 +247,8 @@ int cmd_msg(int argc, char **argv)
   struct frame_stream fs;
   int rc = frame_stream_run(&fs, on_payload, &ctx);
   char extra[64];
-  snprintf(extra, sizeof extra, " messages=%" PRIu32 " invalid=%" PRIu32,
-           ctx.messages, ctx.invalid);
+  snprintf(extra, sizeof extra, " messages=%" PRIu32 " invalid=%" PRIu32, ctx.messages,
+           ctx.invalid);
   frame_stream_summary(&fs, extra);
   jw_free(&ctx.w);
   if (rc == FARM_EIO)

@@ -11,8 +11,8 @@
 #include "farm/error.h"
 
 /* Feeds one chunk, calling fn for each payload it completes. */
-static int feed_chunk(struct frame_stream *fs, const uint8_t *p, size_t n,
-                      frame_stream_fn fn, void *ctx)
+static int feed_chunk(struct frame_stream *fs, const uint8_t *p, size_t n, frame_stream_fn fn,
+                      void *ctx)
 {
   size_t off = 0;
   unsigned stalls = 0;
@@ -60,8 +60,7 @@ void frame_stream_summary(const struct frame_stream *fs, const char *extra)
 {
   const struct fp_frame_counters *c = &fs->dec.count;
   fprintf(stderr,
-          "frames=%" PRIu32 " empty=%" PRIu32 " short=%" PRIu32 " cobs=%" PRIu32
-          " crc=%" PRIu32 " oversize=%" PRIu32 " bytes=%" PRIu64 "%s\n",
-          c->frames, c->empty, c->shortf, c->cobs, c->crc, c->oversize,
-          c->bytes, extra);
+          "frames=%" PRIu32 " empty=%" PRIu32 " short=%" PRIu32 " cobs=%" PRIu32 " crc=%" PRIu32
+          " oversize=%" PRIu32 " bytes=%" PRIu64 "%s\n",
+          c->frames, c->empty, c->shortf, c->cobs, c->crc, c->oversize, c->bytes, extra);
 }

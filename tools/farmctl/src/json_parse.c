@@ -105,8 +105,7 @@ static int push_child(struct parser *p, const struct json_value *v)
  * root container takes the stack itself instead: a large document is most
  * often one big array or object, and this halves its peak memory.
  */
-static int close_container(struct parser *p, size_t base, struct json_value *v,
-                           unsigned depth)
+static int close_container(struct parser *p, size_t base, struct json_value *v, unsigned depth)
 {
   size_t n = p->stack_len - base;
   v->u.items = NULL;
@@ -342,8 +341,8 @@ static int parse_number(struct parser *p, struct json_value *v)
   return 0;
 }
 
-static int parse_literal(struct parser *p, struct json_value *v,
-                         const char *word, enum json_type type)
+static int parse_literal(struct parser *p, struct json_value *v, const char *word,
+                         enum json_type type)
 {
   size_t n = strlen(word);
   size_t avail = p->len - p->pos;
@@ -372,7 +371,7 @@ static int parse_array(struct parser *p, struct json_value *v, unsigned depth)
     return close_container(p, base, v, depth);
   }
   for (;;) {
-    struct json_value item = { 0 };
+    struct json_value item = {0};
     int rc = parse_value(p, &item, depth);
     if (rc == 0)
       rc = push_child(p, &item);
@@ -406,7 +405,7 @@ static int parse_object(struct parser *p, struct json_value *v, unsigned depth)
       return fail(p, FARM_ETRUNCATED, p->pos, "input ends inside an object");
     if (p->in[p->pos] != '"')
       return fail(p, FARM_EMALFORMED, p->pos, "expected a string as object key");
-    struct json_value key = { 0 };
+    struct json_value key = {0};
     int rc = parse_string(p, &key);
     if (rc == 0)
       rc = push_child(p, &key);
@@ -418,7 +417,7 @@ static int parse_object(struct parser *p, struct json_value *v, unsigned depth)
     if (p->in[p->pos] != ':')
       return fail(p, FARM_EMALFORMED, p->pos, "expected ':' after an object key");
     p->pos++;
-    struct json_value val = { 0 };
+    struct json_value val = {0};
     rc = parse_value(p, &val, depth);
     if (rc == 0)
       rc = push_child(p, &val);
@@ -467,18 +466,18 @@ static int parse_value(struct parser *p, struct json_value *v, unsigned depth)
   }
 }
 
-int json_parse(const char *text, size_t len, unsigned max_depth,
-               struct json_doc **out, struct json_error *err)
+int json_parse(const char *text, size_t len, unsigned max_depth, struct json_doc **out,
+               struct json_error *err)
 {
   assert(out != NULL && err != NULL && (text != NULL || len == 0));
   *out = NULL;
   err->offset = 0;
   err->msg = NULL;
   struct parser p = {
-    .in = (const unsigned char *)text,
-    .len = len,
-    .max_depth = max_depth,
-    .err = err,
+      .in = (const unsigned char *)text,
+      .len = len,
+      .max_depth = max_depth,
+      .err = err,
   };
   if (len > JSON_MAX_INPUT)
     return fail(&p, FARM_ETOOBIG, 0, "input too large");

@@ -65,8 +65,8 @@ struct json_error {
  *   FARM_ETOOBIG     len exceeds JSON_MAX_INPUT
  *   FARM_ENOMEM      out of memory
  */
-int json_parse(const char *text, size_t len, unsigned max_depth,
-               struct json_doc **out, struct json_error *err);
+int json_parse(const char *text, size_t len, unsigned max_depth, struct json_doc **out,
+               struct json_error *err);
 
 /* The root value; valid until json_doc_free(doc). */
 const struct json_value *json_doc_root(const struct json_doc *doc);
@@ -75,14 +75,12 @@ const struct json_value *json_doc_root(const struct json_doc *doc);
 void json_doc_free(struct json_doc *doc);
 
 /* For objects: the key and the value of member i (i < v->count). */
-static inline const struct json_value *json_key(const struct json_value *v,
-                                                uint32_t i)
+static inline const struct json_value *json_key(const struct json_value *v, uint32_t i)
 {
   return &v->u.items[2 * (size_t)i];
 }
 
-static inline const struct json_value *json_member(const struct json_value *v,
-                                                   uint32_t i)
+static inline const struct json_value *json_member(const struct json_value *v, uint32_t i)
 {
   return &v->u.items[2 * (size_t)i + 1];
 }

@@ -170,16 +170,30 @@ void jw_str_part(struct json_writer *w, const void *s, size_t len)
     }
     put(w, p + i - run, run);
     run = 0;
-    char esc[6] = { '\\', 0 };
+    char esc[6] = {'\\', 0};
     size_t n = 2;
     switch (c) {
-    case '"': esc[1] = '"'; break;
-    case '\\': esc[1] = '\\'; break;
-    case '\b': esc[1] = 'b'; break;
-    case '\f': esc[1] = 'f'; break;
-    case '\n': esc[1] = 'n'; break;
-    case '\r': esc[1] = 'r'; break;
-    case '\t': esc[1] = 't'; break;
+    case '"':
+      esc[1] = '"';
+      break;
+    case '\\':
+      esc[1] = '\\';
+      break;
+    case '\b':
+      esc[1] = 'b';
+      break;
+    case '\f':
+      esc[1] = 'f';
+      break;
+    case '\n':
+      esc[1] = 'n';
+      break;
+    case '\r':
+      esc[1] = 'r';
+      break;
+    case '\t':
+      esc[1] = 't';
+      break;
     default:
       /* RFC 8259 §7: other control characters as \u00XX. */
       esc[1] = 'u', esc[2] = '0', esc[3] = '0';

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 struct json_writer {
-  char *buf;     /* malloc'd, owned by the writer; NUL-terminated */
+  char *buf; /* malloc'd, owned by the writer; NUL-terminated */
   size_t len;
   size_t cap;
   bool need_sep; /* a value was just completed: the next one needs a ',' */

@@ -15,10 +15,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-  { "crc16", cmd_crc16 },
-  { "frame", cmd_frame },
-  { "codec", cmd_codec },
-  { "msg", cmd_msg },
+    {"crc16", cmd_crc16},
+    {"frame", cmd_frame},
+    {"codec", cmd_codec},
+    {"msg", cmd_msg},
 };
 
 static const char usage[] =

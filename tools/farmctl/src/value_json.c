@@ -19,11 +19,10 @@
 
 #include "farm/error.h"
 
-static int set_err(struct vj_error *err, int code, size_t offset,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int set_err(struct vj_error *err, int code, size_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static int set_err(struct vj_error *err, int code, size_t offset,
-                   const char *fmt, ...)
+static int set_err(struct vj_error *err, int code, size_t offset, const char *fmt, ...)
 {
   err->offset = offset;
   va_list ap;
@@ -77,8 +76,7 @@ static int dec_nomem(struct dec *d)
   return set_err(d->err, FARM_ENOMEM, fp_reader_pos(&d->r), "out of memory");
 }
 
-static int read_item(struct fp_reader *r, struct fp_item *it,
-                     struct vj_error *err)
+static int read_item(struct fp_reader *r, struct fp_item *it, struct vj_error *err)
 {
   int rc = fp_read(r, it);
   if (rc != 0)
@@ -91,8 +89,8 @@ static int read_item(struct fp_reader *r, struct fp_item *it,
  * true after the last one (definite count reached, or a CBOR break read);
  * otherwise *it is the next item's head.
  */
-static int next_in(struct fp_reader *r, const struct fp_item *h, uint64_t *i,
-                   struct fp_item *it, bool *end, struct vj_error *err)
+static int next_in(struct fp_reader *r, const struct fp_item *h, uint64_t *i, struct fp_item *it,
+                   bool *end, struct vj_error *err)
 {
   *end = false;
   if (!h->indefinite) {
@@ -111,8 +109,8 @@ static int next_in(struct fp_reader *r, const struct fp_item *h, uint64_t *i,
 
 /* Appends the payload of a string head (and, for an indefinite one, of all
  * its chunks up to the break) to b. */
-static int gather_string(struct fp_reader *r, const struct fp_item *h,
-                         struct bytes *b, struct vj_error *err)
+static int gather_string(struct fp_reader *r, const struct fp_item *h, struct bytes *b,
+                         struct vj_error *err)
 {
   if (!h->indefinite) {
     if (bytes_add(b, h->v.bytes.ptr, h->v.bytes.len) != 0)
@@ -154,7 +152,7 @@ static int key_cmp(const void *a, const void *b)
 static int map_is_plain(struct dec *d, const struct fp_item *h, bool *plain)
 {
   struct fp_reader r = d->r;
-  struct bytes pool = { 0 };
+  struct bytes pool = {0};
   size_t *offs = NULL; /* key i is pool[offs[2i] .. + offs[2i+1]) */
   size_t n = 0;
   size_t cap = 0;
@@ -302,7 +300,7 @@ static int emit_map(struct dec *d, const struct fp_item *h)
     jw_ckey(d->w, "$map");
     jw_array_begin(d->w);
   }
-  struct bytes key = { 0 };
+  struct bytes key = {0};
   uint64_t i = 0;
   for (;;) {
     struct fp_item k;
@@ -432,17 +430,16 @@ static int emit_value(struct dec *d, const struct fp_item *it)
                  farm_strerror(FARM_EMALFORMED));
 }
 
-int vj_decode(enum fp_codec codec, const uint8_t *buf, size_t len,
-              struct json_writer *w, struct vj_error *err)
+int vj_decode(enum fp_codec codec, const uint8_t *buf, size_t len, struct json_writer *w,
+              struct vj_error *err)
 {
   if (len == 0)
     return set_err(err, FARM_EEMPTY, 0, "%s", farm_strerror(FARM_EEMPTY));
   size_t at = 0;
-  int rc = codec == FP_CODEC_CBOR ? fp_cbor_validate(buf, len, &at)
-                                  : fp_mp_validate(buf, len, &at);
+  int rc = codec == FP_CODEC_CBOR ? fp_cbor_validate(buf, len, &at) : fp_mp_validate(buf, len, &at);
   if (rc != 0)
     return set_err(err, rc, at, "%s", farm_strerror(rc));
-  struct dec d = { .w = w, .err = err };
+  struct dec d = {.w = w, .err = err};
   fp_reader_init(&d.r, codec, buf, len);
   struct fp_item it;
   rc = read_item(&d.r, &it, err);
@@ -471,8 +468,7 @@ static int wrote(struct enc *e, int rc, const struct json_value *v)
   if (rc == 0 || rc == FARM_ENOSPC)
     return rc;
   if (rc == FARM_ETOOBIG)
-    return set_err(e->err, rc, v->offset, "too many items for %s",
-                   fp_codec_name(e->w.codec));
+    return set_err(e->err, rc, v->offset, "too many items for %s", fp_codec_name(e->w.codec));
   return set_err(e->err, rc, v->offset, "%s", farm_strerror(rc));
 }
 
@@ -505,8 +501,8 @@ static bool parse_int(const char *s, bool *neg, uint64_t *u)
 }
 
 /* An integer JSON number within [min, max], else an error naming what. */
-static int want_int(struct enc *e, const struct json_value *v, int64_t min,
-                    int64_t max, const char *what, int64_t *out)
+static int want_int(struct enc *e, const struct json_value *v, int64_t min, int64_t max,
+                    const char *what, int64_t *out)
 {
   bool neg;
   uint64_t u;
@@ -515,8 +511,8 @@ static int want_int(struct enc *e, const struct json_value *v, int64_t min,
   bool fits = parse_int(v->u.text, &neg, &u) && u <= (uint64_t)INT64_MAX;
   int64_t i = !fits ? 0 : neg ? -1 - (int64_t)u : (int64_t)u;
   if (!fits || i < min || i > max)
-    return set_err(e->err, FARM_ERANGE, v->offset,
-                   "%s out of range (%" PRId64 "..%" PRId64 ")", what, min, max);
+    return set_err(e->err, FARM_ERANGE, v->offset, "%s out of range (%" PRId64 "..%" PRId64 ")",
+                   what, min, max);
   *out = i;
   return 0;
 }
@@ -528,8 +524,7 @@ static int enc_value(struct enc *e, const struct json_value *v, unsigned depth);
 static int enter(struct enc *e, const struct json_value *v, unsigned depth)
 {
   if (depth >= FP_MAX_DEPTH)
-    return set_err(e->err, FARM_EDEPTH, v->offset,
-                   "nesting deeper than %d levels", FP_MAX_DEPTH);
+    return set_err(e->err, FARM_EDEPTH, v->offset, "nesting deeper than %d levels", FP_MAX_DEPTH);
   return 0;
 }
 
@@ -543,14 +538,14 @@ static int enc_number(struct enc *e, const struct json_value *v)
       if (!ok)
         return set_err(e->err, FARM_ERANGE, v->offset,
                        "integer out of range for cbor (-2^64 .. 2^64-1)");
-      return wrote(e, neg ? fp_cbor_write_negint(&e->w.u.cbor, u)
-                          : fp_cbor_write_uint(&e->w.u.cbor, u), v);
+      return wrote(
+          e, neg ? fp_cbor_write_negint(&e->w.u.cbor, u) : fp_cbor_write_uint(&e->w.u.cbor, u), v);
     }
     if (!ok || (neg && u > (uint64_t)INT64_MAX))
       return set_err(e->err, FARM_ERANGE, v->offset,
                      "integer out of range for msgpack (-2^63 .. 2^64-1)");
-    return wrote(e, neg ? fp_mp_write_int(&e->w.u.mp, -1 - (int64_t)u)
-                        : fp_mp_write_uint(&e->w.u.mp, u), v);
+    return wrote(
+        e, neg ? fp_mp_write_int(&e->w.u.mp, -1 - (int64_t)u) : fp_mp_write_uint(&e->w.u.mp, u), v);
   }
   /* The parser checked the grammar, which strtod accepts in the C locale. */
   double d = strtod(v->u.text, NULL);
@@ -573,14 +568,14 @@ static int hex_nibble(char c)
 
 /* Decodes a JSON string of hex digit pairs into *out (malloc'd, may be NULL
  * for zero bytes; the caller frees it). */
-static int want_hex(struct enc *e, const struct json_value *v, const char *what,
-                    uint8_t **out, size_t *n)
+static int want_hex(struct enc *e, const struct json_value *v, const char *what, uint8_t **out,
+                    size_t *n)
 {
   *out = NULL;
   *n = 0;
   if (v->type != JT_STRING || v->len % 2 != 0)
-    return set_err(e->err, FARM_EMALFORMED, v->offset,
-                   "%s needs a string of hex digit pairs", what);
+    return set_err(e->err, FARM_EMALFORMED, v->offset, "%s needs a string of hex digit pairs",
+                   what);
   size_t len = v->len / 2;
   if (len == 0)
     return 0;
@@ -592,8 +587,8 @@ static int want_hex(struct enc *e, const struct json_value *v, const char *what,
     int lo = hex_nibble(v->u.text[2 * i + 1]);
     if (hi < 0 || lo < 0) {
       free(b);
-      return set_err(e->err, FARM_EMALFORMED, v->offset,
-                     "%s needs a string of hex digit pairs", what);
+      return set_err(e->err, FARM_EMALFORMED, v->offset, "%s needs a string of hex digit pairs",
+                     what);
     }
     b[i] = (uint8_t)(hi << 4 | lo);
   }
@@ -607,19 +602,17 @@ static bool is_pair(const struct json_value *v)
   return v->type == JT_ARRAY && v->count == 2;
 }
 
-static int only_in(struct enc *e, const struct json_value *obj,
-                   enum fp_codec codec, const char *form)
+static int only_in(struct enc *e, const struct json_value *obj, enum fp_codec codec,
+                   const char *form)
 {
   if (e->w.codec == codec)
     return 0;
-  return set_err(e->err, FARM_EUNSUPPORTED, obj->offset,
-                 "%s cannot carry %s (%s only)", fp_codec_name(e->w.codec),
-                 form, fp_codec_name(codec));
+  return set_err(e->err, FARM_EUNSUPPORTED, obj->offset, "%s cannot carry %s (%s only)",
+                 fp_codec_name(e->w.codec), form, fp_codec_name(codec));
 }
 
 /* obj is a one-member object whose key starts with '$'. */
-static int enc_special(struct enc *e, const struct json_value *obj,
-                       unsigned depth)
+static int enc_special(struct enc *e, const struct json_value *obj, unsigned depth)
 {
   const struct json_value *k = json_key(obj, 0);
   const struct json_value *v = json_member(obj, 0);
@@ -657,8 +650,7 @@ static int enc_special(struct enc *e, const struct json_value *obj,
     if ((rc = only_in(e, obj, FP_CODEC_MSGPACK, "an ext type")) != 0)
       return rc;
     if (!is_pair(v))
-      return set_err(e->err, FARM_EMALFORMED, v->offset,
-                     "$ext needs [type, \"hex\"]");
+      return set_err(e->err, FARM_EMALFORMED, v->offset, "$ext needs [type, \"hex\"]");
     const struct json_value *t = &v->u.items[0];
     if ((rc = want_int(e, t, -128, 127, "ext type", &type)) != 0)
       return rc;
@@ -679,8 +671,7 @@ static int enc_special(struct enc *e, const struct json_value *obj,
     if ((rc = only_in(e, obj, FP_CODEC_MSGPACK, "a timestamp extension")) != 0)
       return rc;
     if (!is_pair(v))
-      return set_err(e->err, FARM_EMALFORMED, v->offset,
-                     "$timestamp needs [seconds, nanoseconds]");
+      return set_err(e->err, FARM_EMALFORMED, v->offset, "$timestamp needs [seconds, nanoseconds]");
     if ((rc = want_int(e, &v->u.items[0], INT64_MIN, INT64_MAX, "seconds", &sec)) != 0 ||
         (rc = want_int(e, &v->u.items[1], 0, 999999999, "nanoseconds", &nsec)) != 0)
       return rc;
@@ -693,12 +684,10 @@ static int enc_special(struct enc *e, const struct json_value *obj,
     if ((rc = only_in(e, obj, FP_CODEC_CBOR, "a tag")) != 0)
       return rc;
     if (!is_pair(v))
-      return set_err(e->err, FARM_EMALFORMED, v->offset,
-                     "$tag needs [tag number, value]");
+      return set_err(e->err, FARM_EMALFORMED, v->offset, "$tag needs [tag number, value]");
     const struct json_value *t = &v->u.items[0];
     if (t->type != JT_NUMBER || !t->integer || !parse_int(t->u.text, &neg, &tag) || neg)
-      return set_err(e->err, FARM_ERANGE, t->offset,
-                     "tag number must be an integer 0..2^64-1");
+      return set_err(e->err, FARM_ERANGE, t->offset, "tag number must be an integer 0..2^64-1");
     if ((rc = enter(e, obj, depth)) != 0)
       return rc;
     if ((rc = wrote(e, fp_cbor_write_tag(&e->w.u.cbor, tag), obj)) != 0)
@@ -723,8 +712,7 @@ static int enc_special(struct enc *e, const struct json_value *obj,
     /* RFC 8949 §3.3: 20..23 are false, true, null and undefined (spelled as
      * such in JSON); 24..31 are reserved. */
     if (s >= 20 && s <= 31)
-      return set_err(e->err, FARM_ERANGE, v->offset,
-                     "simple value must be 0..19 or 32..255");
+      return set_err(e->err, FARM_ERANGE, v->offset, "simple value must be 0..19 or 32..255");
     return wrote(e, fp_cbor_write_simple(&e->w.u.cbor, (uint8_t)s), obj);
   }
 
@@ -769,8 +757,7 @@ static int enc_value(struct enc *e, const struct json_value *v, unsigned depth)
   case JT_STRING:
     return wrote(e, fp_write_str(&e->w, v->u.text, v->len), v);
   case JT_ARRAY:
-    if ((rc = enter(e, v, depth)) != 0 ||
-        (rc = wrote(e, fp_write_array(&e->w, v->count), v)) != 0)
+    if ((rc = enter(e, v, depth)) != 0 || (rc = wrote(e, fp_write_array(&e->w, v->count), v)) != 0)
       return rc;
     for (uint32_t i = 0; i < v->count; i++)
       if ((rc = enc_value(e, &v->u.items[i], depth + 1)) != 0)
@@ -779,8 +766,7 @@ static int enc_value(struct enc *e, const struct json_value *v, unsigned depth)
   case JT_OBJECT:
     if (v->count == 1 && json_key(v, 0)->len > 0 && json_key(v, 0)->u.text[0] == '$')
       return enc_special(e, v, depth);
-    if ((rc = enter(e, v, depth)) != 0 ||
-        (rc = wrote(e, fp_write_map(&e->w, v->count), v)) != 0)
+    if ((rc = enter(e, v, depth)) != 0 || (rc = wrote(e, fp_write_map(&e->w, v->count), v)) != 0)
       return rc;
     for (uint32_t i = 0; i < v->count; i++) {
       const struct json_value *k = json_key(v, i);
@@ -794,8 +780,8 @@ static int enc_value(struct enc *e, const struct json_value *v, unsigned depth)
   return FARM_EINVAL;
 }
 
-int vj_encode(enum fp_codec codec, const struct json_value *v, uint8_t **out,
-              size_t *out_len, struct vj_error *err)
+int vj_encode(enum fp_codec codec, const struct json_value *v, uint8_t **out, size_t *out_len,
+              struct vj_error *err)
 {
   *out = NULL;
   *out_len = 0;
@@ -803,7 +789,7 @@ int vj_encode(enum fp_codec codec, const struct json_value *v, uint8_t **out,
     uint8_t *buf = malloc(cap);
     if (buf == NULL)
       return set_err(err, FARM_ENOMEM, v->offset, "out of memory");
-    struct enc e = { .err = err };
+    struct enc e = {.err = err};
     fp_writer_init(&e.w, codec, buf, cap);
     int rc = enc_value(&e, v, 0);
     if (rc == 0) {

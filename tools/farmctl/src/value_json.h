@@ -44,8 +44,8 @@ struct vj_error {
  *   FARM_ENOMEM    out of memory
  * On error w may hold a partial document: the caller discards it (jw_reset).
  */
-int vj_decode(enum fp_codec codec, const uint8_t *buf, size_t len,
-              struct json_writer *w, struct vj_error *err);
+int vj_decode(enum fp_codec codec, const uint8_t *buf, size_t len, struct json_writer *w,
+              struct vj_error *err);
 
 /*
  * Encodes the JSON value v in codec. On success returns 0 and *out (malloc'd,
@@ -60,8 +60,8 @@ int vj_decode(enum fp_codec codec, const uint8_t *buf, size_t len,
  *   FARM_ETOOBIG       a container or string too long for the format
  *   FARM_ENOMEM        out of memory
  */
-int vj_encode(enum fp_codec codec, const struct json_value *v, uint8_t **out,
-              size_t *out_len, struct vj_error *err);
+int vj_encode(enum fp_codec codec, const struct json_value *v, uint8_t **out, size_t *out_len,
+              struct vj_error *err);
 
 /*
  * Deepest JSON nesting that still describes a value within FP_MAX_DEPTH:

@@ -40,93 +40,92 @@ struct round_case {
 };
 
 static const struct round_case round_cases[] = {
-  { M, "null", "c0" },
-  { M, "true", "c3" },
-  { M, "false", "c2" },
-  { M, "0", "00" },
-  { M, "127", "7f" },
-  { M, "128", "cc80" },
-  { M, "-1", "ff" },
-  { M, "-32", "e0" },
-  { M, "-33", "d0df" },
-  { M, "256", "cd0100" },
-  { M, "65536", "ce00010000" },
-  { M, "4294967296", "cf0000000100000000" },
-  { M, "18446744073709551615", "cfffffffffffffffff" },
-  { M, "-9223372036854775808", "d38000000000000000" },
-  { M, "0.5", "ca3f000000" },
-  { M, "1.0", "ca3f800000" },
-  { M, "-0.0", "ca80000000" },
-  { M, "1.1", "cb3ff199999999999a" },
-  { M, "1e+300", "cb7e37e43c8800759c" },
-  { M, "{\"$float\":\"NaN\"}", "ca7fc00000" },
-  { M, "{\"$float\":\"Infinity\"}", "ca7f800000" },
-  { M, "{\"$float\":\"-Infinity\"}", "caff800000" },
-  { M, "\"\"", "a0" },
-  { M, "\"a\"", "a161" },
-  { M, "\"\xf0\x9f\x98\x80\"", "a4f09f9880" },
-  { M, "\"\\\"\\\\\\n\\u0001\"", "a4225c0a01" },
-  { M, "{\"$bin\":\"\"}", "c400" },
-  { M, "{\"$bin\":\"00ff\"}", "c40200ff" },
-  { M, "{\"$ext\":[1,\"10\"]}", "d40110" },
-  { M, "{\"$ext\":[-128,\"\"]}", "c70080" },
-  { M, "{\"$ext\":[7,\"707172\"]}", "c70307707172" },
-  { M, "{\"$timestamp\":[0,0]}", "d6ff00000000" },
-  { M, "{\"$timestamp\":[1514862245,678901234]}", "d7ffa1dcd7c85a4af6a5" },
-  { M, "{\"$timestamp\":[-1,0]}", "c70cff00000000ffffffffffffffff" },
-  { M, "[]", "90" },
-  { M, "[1,[2,3]]", "9201920203" },
-  { M, "{}", "80" },
-  { M, "{\"a\":1,\"b\":[2,3]}", "82a16101a162920203" },
-  { M, "{\"$map\":[[1,\"x\"]]}", "8101a178" },
-  { M, "{\"$map\":[[\"a\",1],[\"a\",2]]}", "82a16101a16102" },
-  { M, "{\"$map\":[[\"$x\",1]]}", "81a2247801" },
-  { M, "{\"$x\":1,\"b\":2}", "82a2247801a16202" },
-  { M, "{\"$map\":[[{\"$bin\":\"00\"},null]]}", "81c40100c0" },
-  { M, "{\"m\":{\"$map\":[[null,true]]}}", "81a16d81c0c3" },
-  { C, "null", "f6" },
-  { C, "true", "f5" },
-  { C, "0", "00" },
-  { C, "23", "17" },
-  { C, "24", "1818" },
-  { C, "-1", "20" },
-  { C, "-24", "37" },
-  { C, "-25", "3818" },
-  { C, "18446744073709551615", "1bffffffffffffffff" },
-  { C, "-9223372036854775809", "3b8000000000000000" },
-  { C, "-18446744073709551616", "3bffffffffffffffff" },
-  { C, "1.5", "f93e00" },
-  { C, "1.0", "f93c00" },
-  { C, "-0.0", "f98000" },
-  { C, "65504.0", "f97bff" },
-  { C, "1e+05", "fa47c35000" },
-  { C, "1.1", "fb3ff199999999999a" },
-  /* 5.960464477539063e-08 would be shorter, but %.16g rounds the exact
-   * ...0625 to even (...062), which reads back as another double. */
-  { C, "5.9604644775390625e-08", "f90001" },
-  { C, "{\"$float\":\"NaN\"}", "f97e00" },
-  { C, "{\"$float\":\"Infinity\"}", "f97c00" },
-  { C, "{\"$float\":\"-Infinity\"}", "f9fc00" },
-  { C, "\"\"", "60" },
-  { C, "\"IETF\"", "6449455446" },
-  { C, "\"\xc3\xbc\"", "62c3bc" },
-  { C, "{\"$bin\":\"\"}", "40" },
-  { C, "{\"$bin\":\"01020304\"}", "4401020304" },
-  { C, "[]", "80" },
-  { C, "[1,[2,3],[4,5]]", "8301820203820405" },
-  { C, "{\"a\":1,\"b\":[2,3]}", "a26161016162820203" },
-  { C, "{\"$map\":[[1,2],[3,4]]}", "a201020304" },
-  { C, "{\"$map\":[[\"$tag\",1]]}", "a1642474616701" },
-  { C, "{\"$tag\":[1,1363896240]}", "c11a514b67b0" },
-  { C, "{\"$tag\":[0,\"2013-03-21T20:04:00Z\"]}",
-    "c074323031332d30332d32315432303a30343a30305a" },
-  { C, "{\"$tag\":[2,{\"$bin\":\"010000000000000000\"}]}", "c249010000000000000000" },
-  { C, "{\"$tag\":[18446744073709551615,null]}", "dbfffffffffffffffff6" },
-  { C, "{\"$undefined\":null}", "f7" },
-  { C, "{\"$simple\":0}", "e0" },
-  { C, "{\"$simple\":16}", "f0" },
-  { C, "{\"$simple\":32}", "f820" },
-  { C, "{\"$simple\":255}", "f8ff" },
+    {M, "null", "c0"},
+    {M, "true", "c3"},
+    {M, "false", "c2"},
+    {M, "0", "00"},
+    {M, "127", "7f"},
+    {M, "128", "cc80"},
+    {M, "-1", "ff"},
+    {M, "-32", "e0"},
+    {M, "-33", "d0df"},
+    {M, "256", "cd0100"},
+    {M, "65536", "ce00010000"},
+    {M, "4294967296", "cf0000000100000000"},
+    {M, "18446744073709551615", "cfffffffffffffffff"},
+    {M, "-9223372036854775808", "d38000000000000000"},
+    {M, "0.5", "ca3f000000"},
+    {M, "1.0", "ca3f800000"},
+    {M, "-0.0", "ca80000000"},
+    {M, "1.1", "cb3ff199999999999a"},
+    {M, "1e+300", "cb7e37e43c8800759c"},
+    {M, "{\"$float\":\"NaN\"}", "ca7fc00000"},
+    {M, "{\"$float\":\"Infinity\"}", "ca7f800000"},
+    {M, "{\"$float\":\"-Infinity\"}", "caff800000"},
+    {M, "\"\"", "a0"},
+    {M, "\"a\"", "a161"},
+    {M, "\"\xf0\x9f\x98\x80\"", "a4f09f9880"},
+    {M, "\"\\\"\\\\\\n\\u0001\"", "a4225c0a01"},
+    {M, "{\"$bin\":\"\"}", "c400"},
+    {M, "{\"$bin\":\"00ff\"}", "c40200ff"},
+    {M, "{\"$ext\":[1,\"10\"]}", "d40110"},
+    {M, "{\"$ext\":[-128,\"\"]}", "c70080"},
+    {M, "{\"$ext\":[7,\"707172\"]}", "c70307707172"},
+    {M, "{\"$timestamp\":[0,0]}", "d6ff00000000"},
+    {M, "{\"$timestamp\":[1514862245,678901234]}", "d7ffa1dcd7c85a4af6a5"},
+    {M, "{\"$timestamp\":[-1,0]}", "c70cff00000000ffffffffffffffff"},
+    {M, "[]", "90"},
+    {M, "[1,[2,3]]", "9201920203"},
+    {M, "{}", "80"},
+    {M, "{\"a\":1,\"b\":[2,3]}", "82a16101a162920203"},
+    {M, "{\"$map\":[[1,\"x\"]]}", "8101a178"},
+    {M, "{\"$map\":[[\"a\",1],[\"a\",2]]}", "82a16101a16102"},
+    {M, "{\"$map\":[[\"$x\",1]]}", "81a2247801"},
+    {M, "{\"$x\":1,\"b\":2}", "82a2247801a16202"},
+    {M, "{\"$map\":[[{\"$bin\":\"00\"},null]]}", "81c40100c0"},
+    {M, "{\"m\":{\"$map\":[[null,true]]}}", "81a16d81c0c3"},
+    {C, "null", "f6"},
+    {C, "true", "f5"},
+    {C, "0", "00"},
+    {C, "23", "17"},
+    {C, "24", "1818"},
+    {C, "-1", "20"},
+    {C, "-24", "37"},
+    {C, "-25", "3818"},
+    {C, "18446744073709551615", "1bffffffffffffffff"},
+    {C, "-9223372036854775809", "3b8000000000000000"},
+    {C, "-18446744073709551616", "3bffffffffffffffff"},
+    {C, "1.5", "f93e00"},
+    {C, "1.0", "f93c00"},
+    {C, "-0.0", "f98000"},
+    {C, "65504.0", "f97bff"},
+    {C, "1e+05", "fa47c35000"},
+    {C, "1.1", "fb3ff199999999999a"},
+    /* 5.960464477539063e-08 would be shorter, but %.16g rounds the exact
+     * ...0625 to even (...062), which reads back as another double. */
+    {C, "5.9604644775390625e-08", "f90001"},
+    {C, "{\"$float\":\"NaN\"}", "f97e00"},
+    {C, "{\"$float\":\"Infinity\"}", "f97c00"},
+    {C, "{\"$float\":\"-Infinity\"}", "f9fc00"},
+    {C, "\"\"", "60"},
+    {C, "\"IETF\"", "6449455446"},
+    {C, "\"\xc3\xbc\"", "62c3bc"},
+    {C, "{\"$bin\":\"\"}", "40"},
+    {C, "{\"$bin\":\"01020304\"}", "4401020304"},
+    {C, "[]", "80"},
+    {C, "[1,[2,3],[4,5]]", "8301820203820405"},
+    {C, "{\"a\":1,\"b\":[2,3]}", "a26161016162820203"},
+    {C, "{\"$map\":[[1,2],[3,4]]}", "a201020304"},
+    {C, "{\"$map\":[[\"$tag\",1]]}", "a1642474616701"},
+    {C, "{\"$tag\":[1,1363896240]}", "c11a514b67b0"},
+    {C, "{\"$tag\":[0,\"2013-03-21T20:04:00Z\"]}", "c074323031332d30332d32315432303a30343a30305a"},
+    {C, "{\"$tag\":[2,{\"$bin\":\"010000000000000000\"}]}", "c249010000000000000000"},
+    {C, "{\"$tag\":[18446744073709551615,null]}", "dbfffffffffffffffff6"},
+    {C, "{\"$undefined\":null}", "f7"},
+    {C, "{\"$simple\":0}", "e0"},
+    {C, "{\"$simple\":16}", "f0"},
+    {C, "{\"$simple\":32}", "f820"},
+    {C, "{\"$simple\":255}", "f8ff"},
 };
 
 /* decode(in) == json, and encode(json) == out: the preferred form. */
@@ -138,27 +137,27 @@ struct decode_case {
 };
 
 static const struct decode_case decode_cases[] = {
-  /* Indefinite lengths decode to the plain value, re-encode definite. */
-  { C, "5f42010243030405ff", "{\"$bin\":\"0102030405\"}", "450102030405" },
-  { C, "7f657374726561646d696e67ff", "\"streaming\"", "6973747265616d696e67" },
-  { C, "9fff", "[]", "80" },
-  { C, "bf61610161629f0203ffff", "{\"a\":1,\"b\":[2,3]}", "a26161016162820203" },
-  { C, "bf6346756ef563416d7421ff", "{\"Fun\":true,\"Amt\":-2}", "a26346756ef563416d7421" },
-  /* A chunked key equal to a definite one is a duplicate. */
-  { C, "a26161017f6161ff02", "{\"$map\":[[\"a\",1],[\"a\",2]]}", "a2616101616102" },
-  /* Wider than needed: floats and integers come back shortest. */
-  { C, "fa7f800000", "{\"$float\":\"Infinity\"}", "f97c00" },
-  { C, "fb7ff8000000000000", "{\"$float\":\"NaN\"}", "f97e00" },
-  { C, "fb3ff0000000000000", "1.0", "f93c00" },
-  { C, "1800", "0", "00" },
-  { C, "3900ff", "-256", "38ff" },
-  { M, "cb3fe0000000000000", "0.5", "ca3f000000" },
-  { M, "d000", "0", "00" },
-  { M, "cd0001", "1", "01" },
-  { M, "d90161", "\"a\"", "a161" },
-  { M, "de0001a16101", "{\"a\":1}", "81a16101" },
-  { M, "c7010110", "{\"$ext\":[1,\"10\"]}", "d40110" },
-  { M, "d7ff0000000000000000", "{\"$timestamp\":[0,0]}", "d6ff00000000" },
+    /* Indefinite lengths decode to the plain value, re-encode definite. */
+    {C, "5f42010243030405ff", "{\"$bin\":\"0102030405\"}", "450102030405"},
+    {C, "7f657374726561646d696e67ff", "\"streaming\"", "6973747265616d696e67"},
+    {C, "9fff", "[]", "80"},
+    {C, "bf61610161629f0203ffff", "{\"a\":1,\"b\":[2,3]}", "a26161016162820203"},
+    {C, "bf6346756ef563416d7421ff", "{\"Fun\":true,\"Amt\":-2}", "a26346756ef563416d7421"},
+    /* A chunked key equal to a definite one is a duplicate. */
+    {C, "a26161017f6161ff02", "{\"$map\":[[\"a\",1],[\"a\",2]]}", "a2616101616102"},
+    /* Wider than needed: floats and integers come back shortest. */
+    {C, "fa7f800000", "{\"$float\":\"Infinity\"}", "f97c00"},
+    {C, "fb7ff8000000000000", "{\"$float\":\"NaN\"}", "f97e00"},
+    {C, "fb3ff0000000000000", "1.0", "f93c00"},
+    {C, "1800", "0", "00"},
+    {C, "3900ff", "-256", "38ff"},
+    {M, "cb3fe0000000000000", "0.5", "ca3f000000"},
+    {M, "d000", "0", "00"},
+    {M, "cd0001", "1", "01"},
+    {M, "d90161", "\"a\"", "a161"},
+    {M, "de0001a16101", "{\"a\":1}", "81a16101"},
+    {M, "c7010110", "{\"$ext\":[1,\"10\"]}", "d40110"},
+    {M, "d7ff0000000000000000", "{\"$timestamp\":[0,0]}", "d6ff00000000"},
 };
 
 /* encode(json) == hex, for JSON spelled otherwise than decode prints it. */
@@ -169,17 +168,17 @@ struct encode_case {
 };
 
 static const struct encode_case encode_cases[] = {
-  { M, " [ 1 ,\t2 ]\n", "920102" },
-  { M, "1E2", "ca42c80000" },
-  { M, "-0", "00" },
-  { M, "\"\\u00e9\"", "a2c3a9" },
-  { M, "{\"a\":1,\"a\":2}", "82a16101a16102" },
-  { M, "{\"$map\":[]}", "80" },
-  { M, "{\"$bin\":\"00FF\"}", "c40200ff" },
-  { C, "100000.0", "fa47c35000" },
-  { C, "1.0e0", "f93c00" },
-  { C, "\"\\ud83d\\ude00\"", "64f09f9880" },
-  { C, "\"\\/\"", "612f" },
+    {M, " [ 1 ,\t2 ]\n", "920102"},
+    {M, "1E2", "ca42c80000"},
+    {M, "-0", "00"},
+    {M, "\"\\u00e9\"", "a2c3a9"},
+    {M, "{\"a\":1,\"a\":2}", "82a16101a16102"},
+    {M, "{\"$map\":[]}", "80"},
+    {M, "{\"$bin\":\"00FF\"}", "c40200ff"},
+    {C, "100000.0", "fa47c35000"},
+    {C, "1.0e0", "f93c00"},
+    {C, "\"\\ud83d\\ude00\"", "64f09f9880"},
+    {C, "\"\\/\"", "612f"},
 };
 
 enum dir { DECODE, ENCODE };
@@ -194,69 +193,69 @@ struct error_case {
 };
 
 static const struct error_case error_cases[] = {
-  { M, DECODE, "9201", "byte 2: input ends inside an item" },
-  { M, DECODE, "0102", "byte 1: trailing bytes after the value" },
-  { M, DECODE, "", "byte 0: empty input" },
-  { M, DECODE, "c1", "byte 0: malformed encoding" },
-  { M, DECODE, "a2fffe", "byte 0: invalid UTF-8 in text string" },
-  { M, DECODE, "81a16192c0", "byte 5: input ends inside an item" },
-  /* The CBOR reader refuses a count that the bytes left cannot hold at
-   * the head that declares it. */
-  { C, DECODE, "8201", "byte 0: input ends inside an item" },
-  { C, DECODE, "8301", "byte 0: input ends inside an item" },
-  { C, DECODE, "5a0000000501", "byte 0: input ends inside an item" },
-  { C, DECODE, "1c", "byte 0: malformed encoding" },
-  { C, DECODE, "ff", "byte 0: malformed encoding" },
-  { C, DECODE, "9f01", "byte 2: input ends inside an item" },
-  { C, DECODE, "f6f6", "byte 1: trailing bytes after the value" },
-  { C, DECODE, "62c328", "byte 0: invalid UTF-8 in text string" },
-  { C, DECODE, "", "byte 0: empty input" },
-  { M, ENCODE, "{\"a\" 1}", "byte 5: invalid JSON: expected ':' after an object key" },
-  { C, ENCODE, "\"\\uD83D\"", "byte 1: invalid JSON: lone high surrogate" },
-  { C, ENCODE, "\"\\udc00x\"", "byte 1: invalid JSON: lone low surrogate" },
-  { C, ENCODE, "\"\xff\"", "byte 1: invalid JSON: invalid UTF-8" },
-  { C, ENCODE, "\"\xc0\xaf\"", "byte 1: invalid JSON: invalid UTF-8" },
-  { M, ENCODE, "[1,2", "byte 4: invalid JSON: input ends inside an array" },
-  { M, ENCODE, "", "byte 0: invalid JSON: no JSON value in the input" },
-  { M, ENCODE, "[1] x", "byte 4: invalid JSON: trailing characters after the JSON value" },
-  { M, ENCODE, "01", "byte 1: invalid JSON: invalid number (leading zero)" },
-  { M, ENCODE, "[1,]", "byte 3: invalid JSON: unexpected character where a value was expected" },
-  { M, ENCODE, "\"a\x01\"", "byte 2: invalid JSON: control character in a string (escape it)" },
-  { M, ENCODE, "tru", "byte 3: invalid JSON: input ends inside a literal" },
-  { M, ENCODE, "\"\\x\"", "byte 1: invalid JSON: invalid escape" },
-  { M, ENCODE, "{\"$tag\":[1,2]}", "byte 0: msgpack cannot carry a tag (cbor only)" },
-  { M, ENCODE, "[0,{\"$undefined\":null}]", "byte 3: msgpack cannot carry undefined (cbor only)" },
-  { M, ENCODE, "{\"$simple\":1}", "byte 0: msgpack cannot carry a simple value (cbor only)" },
-  { C, ENCODE, "{\"$ext\":[1,\"00\"]}", "byte 0: cbor cannot carry an ext type (msgpack only)" },
-  { C, ENCODE, "{\"$timestamp\":[0,0]}",
-    "byte 0: cbor cannot carry a timestamp extension (msgpack only)" },
-  { M, ENCODE, "-9223372036854775809",
-    "byte 0: integer out of range for msgpack (-2^63 .. 2^64-1)" },
-  { M, ENCODE, "18446744073709551616",
-    "byte 0: integer out of range for msgpack (-2^63 .. 2^64-1)" },
-  { C, ENCODE, "[-18446744073709551617]",
-    "byte 1: integer out of range for cbor (-2^64 .. 2^64-1)" },
-  { C, ENCODE, "[1e999]",
-    "byte 1: number beyond the range of a double (use {\"$float\":\"Infinity\"})" },
-  { C, ENCODE, "{\"$foo\":1}",
-    "byte 1: unknown '$' form: a one-member object whose key starts with '$' must be "
-    "$float, $bin, $ext, $timestamp, $tag, $undefined, $simple or $map" },
-  { C, ENCODE, "{\"$bin\":\"abc\"}", "byte 8: $bin needs a string of hex digit pairs" },
-  { C, ENCODE, "{\"$bin\":\"zz\"}", "byte 8: $bin needs a string of hex digit pairs" },
-  { C, ENCODE, "{\"$simple\":24}", "byte 11: simple value must be 0..19 or 32..255" },
-  { C, ENCODE, "{\"$simple\":256}", "byte 11: simple value out of range (0..255)" },
-  { M, ENCODE, "{\"$ext\":[-1,\"00\"]}",
-    "byte 9: ext type -1 is the timestamp: write {\"$timestamp\":[sec,nsec]}" },
-  { M, ENCODE, "{\"$ext\":[128,\"00\"]}", "byte 9: ext type out of range (-128..127)" },
-  { M, ENCODE, "{\"$timestamp\":[0,1000000000]}",
-    "byte 17: nanoseconds out of range (0..999999999)" },
-  { M, ENCODE, "{\"$timestamp\":[0,1.5]}", "byte 17: nanoseconds must be an integer" },
-  { C, ENCODE, "{\"$tag\":[-1,0]}", "byte 9: tag number must be an integer 0..2^64-1" },
-  { C, ENCODE, "{\"$float\":\"nan\"}",
-    "byte 10: $float needs \"NaN\", \"Infinity\" or \"-Infinity\"" },
-  { C, ENCODE, "{\"$undefined\":0}", "byte 14: $undefined needs null" },
-  { C, ENCODE, "{\"$map\":[[1]]}", "byte 9: $map needs an array of [key, value] pairs" },
-  { C, ENCODE, "{\"$tag\":[1]}", "byte 8: $tag needs [tag number, value]" },
+    {M, DECODE, "9201", "byte 2: input ends inside an item"},
+    {M, DECODE, "0102", "byte 1: trailing bytes after the value"},
+    {M, DECODE, "", "byte 0: empty input"},
+    {M, DECODE, "c1", "byte 0: malformed encoding"},
+    {M, DECODE, "a2fffe", "byte 0: invalid UTF-8 in text string"},
+    {M, DECODE, "81a16192c0", "byte 5: input ends inside an item"},
+    /* The CBOR reader refuses a count that the bytes left cannot hold at
+     * the head that declares it. */
+    {C, DECODE, "8201", "byte 0: input ends inside an item"},
+    {C, DECODE, "8301", "byte 0: input ends inside an item"},
+    {C, DECODE, "5a0000000501", "byte 0: input ends inside an item"},
+    {C, DECODE, "1c", "byte 0: malformed encoding"},
+    {C, DECODE, "ff", "byte 0: malformed encoding"},
+    {C, DECODE, "9f01", "byte 2: input ends inside an item"},
+    {C, DECODE, "f6f6", "byte 1: trailing bytes after the value"},
+    {C, DECODE, "62c328", "byte 0: invalid UTF-8 in text string"},
+    {C, DECODE, "", "byte 0: empty input"},
+    {M, ENCODE, "{\"a\" 1}", "byte 5: invalid JSON: expected ':' after an object key"},
+    {C, ENCODE, "\"\\uD83D\"", "byte 1: invalid JSON: lone high surrogate"},
+    {C, ENCODE, "\"\\udc00x\"", "byte 1: invalid JSON: lone low surrogate"},
+    {C, ENCODE, "\"\xff\"", "byte 1: invalid JSON: invalid UTF-8"},
+    {C, ENCODE, "\"\xc0\xaf\"", "byte 1: invalid JSON: invalid UTF-8"},
+    {M, ENCODE, "[1,2", "byte 4: invalid JSON: input ends inside an array"},
+    {M, ENCODE, "", "byte 0: invalid JSON: no JSON value in the input"},
+    {M, ENCODE, "[1] x", "byte 4: invalid JSON: trailing characters after the JSON value"},
+    {M, ENCODE, "01", "byte 1: invalid JSON: invalid number (leading zero)"},
+    {M, ENCODE, "[1,]", "byte 3: invalid JSON: unexpected character where a value was expected"},
+    {M, ENCODE, "\"a\x01\"", "byte 2: invalid JSON: control character in a string (escape it)"},
+    {M, ENCODE, "tru", "byte 3: invalid JSON: input ends inside a literal"},
+    {M, ENCODE, "\"\\x\"", "byte 1: invalid JSON: invalid escape"},
+    {M, ENCODE, "{\"$tag\":[1,2]}", "byte 0: msgpack cannot carry a tag (cbor only)"},
+    {M, ENCODE, "[0,{\"$undefined\":null}]", "byte 3: msgpack cannot carry undefined (cbor only)"},
+    {M, ENCODE, "{\"$simple\":1}", "byte 0: msgpack cannot carry a simple value (cbor only)"},
+    {C, ENCODE, "{\"$ext\":[1,\"00\"]}", "byte 0: cbor cannot carry an ext type (msgpack only)"},
+    {C, ENCODE, "{\"$timestamp\":[0,0]}",
+     "byte 0: cbor cannot carry a timestamp extension (msgpack only)"},
+    {M, ENCODE, "-9223372036854775809",
+     "byte 0: integer out of range for msgpack (-2^63 .. 2^64-1)"},
+    {M, ENCODE, "18446744073709551616",
+     "byte 0: integer out of range for msgpack (-2^63 .. 2^64-1)"},
+    {C, ENCODE, "[-18446744073709551617]",
+     "byte 1: integer out of range for cbor (-2^64 .. 2^64-1)"},
+    {C, ENCODE, "[1e999]",
+     "byte 1: number beyond the range of a double (use {\"$float\":\"Infinity\"})"},
+    {C, ENCODE, "{\"$foo\":1}",
+     "byte 1: unknown '$' form: a one-member object whose key starts with '$' must be "
+     "$float, $bin, $ext, $timestamp, $tag, $undefined, $simple or $map"},
+    {C, ENCODE, "{\"$bin\":\"abc\"}", "byte 8: $bin needs a string of hex digit pairs"},
+    {C, ENCODE, "{\"$bin\":\"zz\"}", "byte 8: $bin needs a string of hex digit pairs"},
+    {C, ENCODE, "{\"$simple\":24}", "byte 11: simple value must be 0..19 or 32..255"},
+    {C, ENCODE, "{\"$simple\":256}", "byte 11: simple value out of range (0..255)"},
+    {M, ENCODE, "{\"$ext\":[-1,\"00\"]}",
+     "byte 9: ext type -1 is the timestamp: write {\"$timestamp\":[sec,nsec]}"},
+    {M, ENCODE, "{\"$ext\":[128,\"00\"]}", "byte 9: ext type out of range (-128..127)"},
+    {M, ENCODE, "{\"$timestamp\":[0,1000000000]}",
+     "byte 17: nanoseconds out of range (0..999999999)"},
+    {M, ENCODE, "{\"$timestamp\":[0,1.5]}", "byte 17: nanoseconds must be an integer"},
+    {C, ENCODE, "{\"$tag\":[-1,0]}", "byte 9: tag number must be an integer 0..2^64-1"},
+    {C, ENCODE, "{\"$float\":\"nan\"}",
+     "byte 10: $float needs \"NaN\", \"Infinity\" or \"-Infinity\""},
+    {C, ENCODE, "{\"$undefined\":0}", "byte 14: $undefined needs null"},
+    {C, ENCODE, "{\"$map\":[[1]]}", "byte 9: $map needs an array of [key, value] pairs"},
+    {C, ENCODE, "{\"$tag\":[1]}", "byte 8: $tag needs [tag number, value]"},
 };
 
 #undef M
@@ -344,8 +343,8 @@ static void test_encode_cases(void **state)
     check_encode(encode_cases[i].codec, encode_cases[i].json, encode_cases[i].hex);
 }
 
-static void check_error(enum fp_codec c, enum dir d, const uint8_t *in,
-                        size_t len, const char *want, const char *what)
+static void check_error(enum fp_codec c, enum dir d, const uint8_t *in, size_t len,
+                        const char *want, const char *what)
 {
   char *msg = NULL;
   char *json = NULL;
@@ -504,8 +503,8 @@ static bool json_equiv(const struct json_value *a, const struct json_value *b)
   return false;
 }
 
-static void check_json_equiv(const char *got, const char *want_text,
-                             const struct json_value *want, const char *what)
+static void check_json_equiv(const char *got, const char *want_text, const struct json_value *want,
+                             const char *what)
 {
   struct json_doc *g = NULL;
   struct json_doc *w = NULL;
@@ -525,8 +524,7 @@ static void check_json_equiv(const char *got, const char *want_text,
 
 /* Decodes hex, checks the JSON, re-encodes and checks the bytes. */
 static void round_trip(enum fp_codec c, const char *in_hex, const char *want_hex,
-                       const char *want_text, const struct json_value *want,
-                       const char *what)
+                       const char *want_text, const struct json_value *want, const char *what)
 {
   size_t n;
   uint8_t *in = unhex(in_hex, &n);
@@ -593,7 +591,7 @@ static const struct json_value *msgpack_expected(const struct json_value *vec,
     jw_object_end(w);
     return NULL;
   }
-  static const char *const plain[] = { "nil", "bool", "number", "string", "array", "map" };
+  static const char *const plain[] = {"nil", "bool", "number", "string", "array", "map"};
   for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
     if ((v = member(vec, plain[i])) != NULL)
       return v;
@@ -650,24 +648,24 @@ static const struct {
   const char *hex;
   const char *preferred;
 } cbor_preferred[] = {
-  { "fa7f800000", "f97c00" },
-  { "fa7fc00000", "f97e00" },
-  { "faff800000", "f9fc00" },
-  { "fb7ff0000000000000", "f97c00" },
-  { "fb7ff8000000000000", "f97e00" },
-  { "fbfff0000000000000", "f9fc00" },
-  { "5f42010243030405ff", "450102030405" },
-  { "7f657374726561646d696e67ff", "6973747265616d696e67" },
-  { "9fff", "80" },
-  { "9f018202039f0405ffff", "8301820203820405" },
-  { "9f01820203820405ff", "8301820203820405" },
-  { "83018202039f0405ff", "8301820203820405" },
-  { "83019f0203ff820405", "8301820203820405" },
-  { "9f0102030405060708090a0b0c0d0e0f101112131415161718181819ff",
-    "98190102030405060708090a0b0c0d0e0f101112131415161718181819" },
-  { "bf61610161629f0203ffff", "a26161016162820203" },
-  { "826161bf61626163ff", "826161a161626163" },
-  { "bf6346756ef563416d7421ff", "a26346756ef563416d7421" },
+    {"fa7f800000", "f97c00"},
+    {"fa7fc00000", "f97e00"},
+    {"faff800000", "f9fc00"},
+    {"fb7ff0000000000000", "f97c00"},
+    {"fb7ff8000000000000", "f97e00"},
+    {"fbfff0000000000000", "f9fc00"},
+    {"5f42010243030405ff", "450102030405"},
+    {"7f657374726561646d696e67ff", "6973747265616d696e67"},
+    {"9fff", "80"},
+    {"9f018202039f0405ffff", "8301820203820405"},
+    {"9f01820203820405ff", "8301820203820405"},
+    {"83018202039f0405ff", "8301820203820405"},
+    {"83019f0203ff820405", "8301820203820405"},
+    {"9f0102030405060708090a0b0c0d0e0f101112131415161718181819ff",
+     "98190102030405060708090a0b0c0d0e0f101112131415161718181819"},
+    {"bf61610161629f0203ffff", "a26161016162820203"},
+    {"826161bf61626163ff", "826161a161626163"},
+    {"bf6346756ef563416d7421ff", "a26346756ef563416d7421"},
 };
 
 /* The JSON of the vectors given in diagnostic notation. */
@@ -675,22 +673,22 @@ static const struct {
   const char *diagnostic;
   const char *json;
 } cbor_diagnostic[] = {
-  { "Infinity", "{\"$float\":\"Infinity\"}" },
-  { "NaN", "{\"$float\":\"NaN\"}" },
-  { "-Infinity", "{\"$float\":\"-Infinity\"}" },
-  { "undefined", "{\"$undefined\":null}" },
-  { "simple(16)", "{\"$simple\":16}" },
-  { "simple(255)", "{\"$simple\":255}" },
-  { "0(\"2013-03-21T20:04:00Z\")", "{\"$tag\":[0,\"2013-03-21T20:04:00Z\"]}" },
-  { "1(1363896240)", "{\"$tag\":[1,1363896240]}" },
-  { "1(1363896240.5)", "{\"$tag\":[1,1363896240.5]}" },
-  { "23(h'01020304')", "{\"$tag\":[23,{\"$bin\":\"01020304\"}]}" },
-  { "24(h'6449455446')", "{\"$tag\":[24,{\"$bin\":\"6449455446\"}]}" },
-  { "32(\"http://www.example.com\")", "{\"$tag\":[32,\"http://www.example.com\"]}" },
-  { "h''", "{\"$bin\":\"\"}" },
-  { "h'01020304'", "{\"$bin\":\"01020304\"}" },
-  { "{1: 2, 3: 4}", "{\"$map\":[[1,2],[3,4]]}" },
-  { "(_ h'0102', h'030405')", "{\"$bin\":\"0102030405\"}" },
+    {"Infinity", "{\"$float\":\"Infinity\"}"},
+    {"NaN", "{\"$float\":\"NaN\"}"},
+    {"-Infinity", "{\"$float\":\"-Infinity\"}"},
+    {"undefined", "{\"$undefined\":null}"},
+    {"simple(16)", "{\"$simple\":16}"},
+    {"simple(255)", "{\"$simple\":255}"},
+    {"0(\"2013-03-21T20:04:00Z\")", "{\"$tag\":[0,\"2013-03-21T20:04:00Z\"]}"},
+    {"1(1363896240)", "{\"$tag\":[1,1363896240]}"},
+    {"1(1363896240.5)", "{\"$tag\":[1,1363896240.5]}"},
+    {"23(h'01020304')", "{\"$tag\":[23,{\"$bin\":\"01020304\"}]}"},
+    {"24(h'6449455446')", "{\"$tag\":[24,{\"$bin\":\"6449455446\"}]}"},
+    {"32(\"http://www.example.com\")", "{\"$tag\":[32,\"http://www.example.com\"]}"},
+    {"h''", "{\"$bin\":\"\"}"},
+    {"h'01020304'", "{\"$bin\":\"01020304\"}"},
+    {"{1: 2, 3: 4}", "{\"$map\":[[1,2],[3,4]]}"},
+    {"(_ h'0102', h'030405')", "{\"$bin\":\"0102030405\"}"},
 };
 
 /*
@@ -761,10 +759,10 @@ static void test_cbor_appendix(void **state)
   free(text);
 }
 
-#define CODEC_CASE_TESTS                                                      \
-  cmocka_unit_test(test_round_cases), cmocka_unit_test(test_decode_cases),    \
-      cmocka_unit_test(test_encode_cases), cmocka_unit_test(test_error_cases), \
-      cmocka_unit_test(test_nesting_limit), cmocka_unit_test(test_msgpack_suite), \
+#define CODEC_CASE_TESTS                                                                           \
+  cmocka_unit_test(test_round_cases), cmocka_unit_test(test_decode_cases),                         \
+      cmocka_unit_test(test_encode_cases), cmocka_unit_test(test_error_cases),                     \
+      cmocka_unit_test(test_nesting_limit), cmocka_unit_test(test_msgpack_suite),                  \
       cmocka_unit_test(test_cbor_appendix)
 
 #endif /* FARMCTL_TEST_CODEC_CASES_H */

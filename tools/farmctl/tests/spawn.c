@@ -38,8 +38,7 @@ static int sink_read(int fd, struct sink *s)
   return r == 0 ? 0 : 1;
 }
 
-int spawn_run(char *const argv[], const void *in, size_t in_len,
-              struct spawn_result *res)
+int spawn_run(char *const argv[], const void *in, size_t in_len, struct spawn_result *res)
 {
   int pin[2], pout[2], perr[2];
   memset(res, 0, sizeof *res);
@@ -57,7 +56,7 @@ int spawn_run(char *const argv[], const void *in, size_t in_len,
   posix_spawn_file_actions_adddup2(&fa, pin[0], STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&fa, pout[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&fa, perr[1], STDERR_FILENO);
-  int fds[6] = { pin[0], pin[1], pout[0], pout[1], perr[0], perr[1] };
+  int fds[6] = {pin[0], pin[1], pout[0], pout[1], perr[0], perr[1]};
   for (int i = 0; i < 6; i++)
     posix_spawn_file_actions_addclose(&fa, fds[i]);
   pid_t pid;
@@ -74,7 +73,7 @@ int spawn_run(char *const argv[], const void *in, size_t in_len,
     return -1;
   }
 
-  struct sink out = { 0 }, err = { 0 };
+  struct sink out = {0}, err = {0};
   size_t written = 0;
   int win = pin[1];
   if (in_len == 0) {
@@ -89,11 +88,11 @@ int spawn_run(char *const argv[], const void *in, size_t in_len,
     int n = 0;
     int iout = -1, ierr = -1, iin = -1;
     if (open_out)
-      pf[iout = n++] = (struct pollfd){ .fd = pout[0], .events = POLLIN };
+      pf[iout = n++] = (struct pollfd){.fd = pout[0], .events = POLLIN};
     if (open_err)
-      pf[ierr = n++] = (struct pollfd){ .fd = perr[0], .events = POLLIN };
+      pf[ierr = n++] = (struct pollfd){.fd = perr[0], .events = POLLIN};
     if (win >= 0)
-      pf[iin = n++] = (struct pollfd){ .fd = win, .events = POLLOUT };
+      pf[iin = n++] = (struct pollfd){.fd = win, .events = POLLOUT};
     if (poll(pf, (nfds_t)n, -1) < 0) {
       if (errno == EINTR)
         continue;

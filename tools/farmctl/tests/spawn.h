@@ -11,10 +11,10 @@
 #include <stddef.h>
 
 struct spawn_result {
-  int status;   /* exit code, or 128 + signal number if killed */
-  char *out;    /* malloc'd, NUL-terminated; spawn_result_free frees it */
+  int status; /* exit code, or 128 + signal number if killed */
+  char *out;  /* malloc'd, NUL-terminated; spawn_result_free frees it */
   size_t out_len;
-  char *err;    /* same for stderr */
+  char *err; /* same for stderr */
   size_t err_len;
 };
 
@@ -23,8 +23,7 @@ struct spawn_result {
  * of in on its stdin and then closing it. Returns 0 with *res filled, or -1
  * if the program could not be started (errno set).
  */
-int spawn_run(char *const argv[], const void *in, size_t in_len,
-              struct spawn_result *res);
+int spawn_run(char *const argv[], const void *in, size_t in_len, struct spawn_result *res);
 
 void spawn_result_free(struct spawn_result *res);
 

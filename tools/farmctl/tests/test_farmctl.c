@@ -34,8 +34,7 @@ static const char *farmctl_path(void)
 }
 
 /* Runs farmctl with the NULL-terminated args after the program name. */
-static void run(const char *const *args, const void *in, size_t len,
-                struct spawn_result *res)
+static void run(const char *const *args, const void *in, size_t len, struct spawn_result *res)
 {
   char *argv[16];
   int n = 0;
@@ -49,25 +48,25 @@ static void run(const char *const *args, const void *in, size_t len,
     fail_msg("cannot run %s", argv[0]);
 }
 
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* Runs and checks status, stdout and stderr exactly (NULL: not checked). */
-static void expect(const char *const *args, const void *in, size_t len, int status,
-                   const void *out, size_t out_len, const char *err)
+static void expect(const char *const *args, const void *in, size_t len, int status, const void *out,
+                   size_t out_len, const char *err)
 {
   struct spawn_result r;
   run(args, in, len, &r);
   if (r.status != status)
     fail_msg("%s ...: exit %d, want %d; stderr: %s", args[0], r.status, status, r.err);
   if (out != NULL && (r.out_len != out_len || memcmp(r.out, out, out_len) != 0))
-    fail_msg("%s ...: stdout '%s' (%zu bytes), want '%.*s' (%zu bytes)", args[0],
-             r.out, r.out_len, (int)out_len, (const char *)out, out_len);
+    fail_msg("%s ...: stdout '%s' (%zu bytes), want '%.*s' (%zu bytes)", args[0], r.out, r.out_len,
+             (int)out_len, (const char *)out, out_len);
   if (err != NULL)
     assert_string_equal(r.err, err);
   spawn_result_free(&r);
 }
 
-#define EXPECT_TEXT(args, in, status, out, err) \
+#define EXPECT_TEXT(args, in, status, out, err)                                                    \
   expect(args, in, strlen(in), status, out, (out) ? strlen(out) : 0, err)
 
 /* ------------------------------------------------------------------------ */
@@ -92,8 +91,7 @@ static char *error_line(const struct spawn_result *r)
   return msg;
 }
 
-static int run_decode(enum fp_codec c, const uint8_t *in, size_t len,
-                      char **json, char **msg)
+static int run_decode(enum fp_codec c, const uint8_t *in, size_t len, char **json, char **msg)
 {
   struct spawn_result r;
   run(ARGS("codec", "decode", "--format", format_arg(c)), in, len, &r);
@@ -103,8 +101,7 @@ static int run_decode(enum fp_codec c, const uint8_t *in, size_t len,
   } else if (status == 0) {
     if (r.err_len != 0 || r.out_len == 0 || r.out[r.out_len - 1] != '\n' ||
         memchr(r.out, '\n', r.out_len - 1) != NULL)
-      fail_msg("decode: want one line on stdout, nothing on stderr; got '%s' / '%s'",
-               r.out, r.err);
+      fail_msg("decode: want one line on stdout, nothing on stderr; got '%s' / '%s'", r.out, r.err);
     *json = strndup(r.out, r.out_len - 1);
     assert_non_null(*json);
   } else {
@@ -114,8 +111,8 @@ static int run_decode(enum fp_codec c, const uint8_t *in, size_t len,
   return status;
 }
 
-static int run_encode(enum fp_codec c, const char *json, size_t len,
-                      uint8_t **bin, size_t *bin_len, char **msg)
+static int run_encode(enum fp_codec c, const char *json, size_t len, uint8_t **bin, size_t *bin_len,
+                      char **msg)
 {
   struct spawn_result r;
   run(ARGS("codec", "encode", "--format", format_arg(c)), json, len, &r);
@@ -158,11 +155,9 @@ static void test_frame_encode(void **state)
     const char *payload;
     const char *frame;
   } cases[] = {
-    { "01", "0401f1d100" },
-    { "11220033", "0311220433074500" },
-    { "00", "0103e1f000" },
-    { "68656c6c6f", "0868656c6c6fd26e00" },
-    { "010203", "06010203adad00" },
+      {"01", "0401f1d100"},         {"11220033", "0311220433074500"},
+      {"00", "0103e1f000"},         {"68656c6c6f", "0868656c6c6fd26e00"},
+      {"010203", "06010203adad00"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     size_t n;
@@ -211,22 +206,21 @@ static void test_frame_decode_stream(void **state)
   (void)state;
   static uint8_t s[8192];
   size_t n = 0;
-  n = append(s, n, "06010203adad00");       /* good: 010203 */
-  n = append(s, n, "0541434b7400");         /* "AB" with B -> C: CRC error */
-  n = append(s, n, "05010200");             /* code 5, two bytes: COBS error */
-  memset(s + n, 0x55, 3000);                /* a run past the largest frame */
+  n = append(s, n, "06010203adad00"); /* good: 010203 */
+  n = append(s, n, "0541434b7400");   /* "AB" with B -> C: CRC error */
+  n = append(s, n, "05010200");       /* code 5, two bytes: COBS error */
+  memset(s + n, 0x55, 3000);          /* a run past the largest frame */
   n += 3000;
   s[n++] = 0x00;
-  n = append(s, n, "00");                   /* a delimiter alone: empty */
-  n = append(s, n, "020100");               /* one byte: shorter than a CRC */
-  memcpy(s + n, "garbage!", 8);             /* 'g' = code 103: COBS error */
+  n = append(s, n, "00");       /* a delimiter alone: empty */
+  n = append(s, n, "020100");   /* one byte: shorter than a CRC */
+  memcpy(s + n, "garbage!", 8); /* 'g' = code 103: COBS error */
   n += 8;
   s[n++] = 0x00;
-  n = append(s, n, "0868656c6c6fd26e00");   /* good: "hello" */
-  n = append(s, n, "0301");                 /* partial at the end: not counted */
+  n = append(s, n, "0868656c6c6fd26e00"); /* good: "hello" */
+  n = append(s, n, "0301");               /* partial at the end: not counted */
   char err[128];
-  snprintf(err, sizeof err,
-           "frames=2 empty=1 short=1 cobs=2 crc=1 oversize=1 bytes=%zu\n", n);
+  snprintf(err, sizeof err, "frames=2 empty=1 short=1 cobs=2 crc=1 oversize=1 bytes=%zu\n", n);
   expect(ARGS("frame", "decode"), s, n, 0, "010203\n68656c6c6f\n", 18, err);
   expect(ARGS("frame", "decode"), "", 0, 0, "", 0,
          "frames=0 empty=0 short=0 cobs=0 crc=0 oversize=0 bytes=0\n");
@@ -256,8 +250,8 @@ static void test_frame_decode_large(void **state)
     want[wn++] = '\n';
   }
   char err[128];
-  snprintf(err, sizeof err,
-           "frames=%d empty=0 short=0 cobs=0 crc=0 oversize=0 bytes=%zu\n", FRAMES, n);
+  snprintf(err, sizeof err, "frames=%d empty=0 short=0 cobs=0 crc=0 oversize=0 bytes=%zu\n", FRAMES,
+           n);
   expect(ARGS("frame", "decode"), s, n, 0, want, wn, err);
   free(want);
   free(s);
@@ -273,7 +267,7 @@ static size_t add_frame(uint8_t *s, size_t n, size_t cap, const uint8_t *p, size
 static void test_msg_decode(void **state)
 {
   (void)state;
-  struct fp_msg tel = { .type = FP_MSG_TEL, .gseq = 1 };
+  struct fp_msg tel = {.type = FP_MSG_TEL, .gseq = 1};
   memcpy(tel.u.tel.mac, "\x24\x6f\x28\xa1\xb2\xc3", 6);
   tel.u.tel.rssi = -61;
   tel.u.tel.boot = 3;
@@ -284,7 +278,7 @@ static void test_msg_decode(void **state)
   tel.u.tel.v[0].value = 21.5;
   strcpy(tel.u.tel.v[1].name, "rh_pct");
   tel.u.tel.v[1].value = 64.25;
-  struct fp_msg ack = { .type = FP_MSG_ACK, .gseq = 2, .id = 7 };
+  struct fp_msg ack = {.type = FP_MSG_ACK, .gseq = 2, .id = 7};
   ack.u.ack.ok = false;
   ack.u.ack.stage = FP_STAGE_NODE;
   strcpy(ack.u.ack.err, "relay busy");
@@ -324,9 +318,10 @@ static void test_msg_decode(void **state)
     char err[512];
     snprintf(err, sizeof err,
              "frame 2: %s\nframes=3 empty=0 short=0 cobs=0 crc=1 oversize=0 bytes=%zu"
-             " messages=2 invalid=1\n", why, n);
-    expect(ARGS("msg", "decode", "--format", format_arg(c)), s, n, 0, want_out,
-           strlen(want_out), err);
+             " messages=2 invalid=1\n",
+             why, n);
+    expect(ARGS("msg", "decode", "--format", format_arg(c)), s, n, 0, want_out, strlen(want_out),
+           err);
     if (c == FP_CODEC_MSGPACK) /* the default */
       expect(ARGS("msg", "decode"), s, n, 0, want_out, strlen(want_out), err);
   }
@@ -364,41 +359,41 @@ static void test_usage_errors(void **state)
     const char *const *args;
     const char *err;
   } cases[] = {
-    { ARGS("bogus"), "farmctl: unknown command 'bogus'\nrun 'farmctl --help' for usage\n" },
-    { ARGS("codec"), "farmctl: codec needs a subcommand: encode or decode\n"
-                     "run 'farmctl codec --help' for usage\n" },
-    { ARGS("codec", "decode"), "farmctl: codec decode needs --format msgpack or --format cbor\n"
-                               "run 'farmctl codec --help' for usage\n" },
-    { ARGS("codec", "encode", "--format", "xml"),
-      "farmctl: unknown format 'xml': use msgpack or cbor\nrun 'farmctl codec --help' for usage\n" },
-    { ARGS("codec", "encode", "--format"),
-      "farmctl: --format needs a value: msgpack or cbor\nrun 'farmctl codec --help' for usage\n" },
-    { ARGS("codec", "decode", "--format=cbor", "extra"),
-      "farmctl: unexpected argument 'extra'\nrun 'farmctl codec --help' for usage\n" },
-    { ARGS("codec", "decode", "--verbose"),
-      "farmctl: unknown option '--verbose'\nrun 'farmctl codec --help' for usage\n" },
-    { ARGS("codec", "convert"),
-      "farmctl: unknown subcommand 'convert': use encode or decode\n"
-      "run 'farmctl codec --help' for usage\n" },
-    { ARGS("frame"), "farmctl: frame needs a subcommand: encode or decode\n"
-                     "run 'farmctl frame --help' for usage\n" },
-    { ARGS("frame", "check"), "farmctl: unknown subcommand 'check': use encode or decode\n"
-                              "run 'farmctl frame --help' for usage\n" },
-    { ARGS("frame", "decode", "x"), "farmctl: frame decode takes no argument (got 'x')\n"
-                                    "run 'farmctl frame --help' for usage\n" },
-    { ARGS("crc16", "x"), "farmctl: crc16 takes no argument (got 'x')\n"
-                          "run 'farmctl crc16 --help' for usage\n" },
-    { ARGS("msg"), "farmctl: msg needs a subcommand: decode\nrun 'farmctl msg --help' for usage\n" },
-    { ARGS("msg", "encode"), "farmctl: unknown subcommand 'encode': use decode\n"
-                             "run 'farmctl msg --help' for usage\n" },
-    { ARGS("msg", "decode", "--format", "json"),
-      "farmctl: unknown format 'json': use msgpack or cbor\nrun 'farmctl msg --help' for usage\n" },
+      {ARGS("bogus"), "farmctl: unknown command 'bogus'\nrun 'farmctl --help' for usage\n"},
+      {ARGS("codec"), "farmctl: codec needs a subcommand: encode or decode\n"
+                      "run 'farmctl codec --help' for usage\n"},
+      {ARGS("codec", "decode"), "farmctl: codec decode needs --format msgpack or --format cbor\n"
+                                "run 'farmctl codec --help' for usage\n"},
+      {ARGS("codec", "encode", "--format", "xml"), "farmctl: unknown format 'xml': use msgpack or "
+                                                   "cbor\nrun 'farmctl codec --help' for usage\n"},
+      {ARGS("codec", "encode", "--format"),
+       "farmctl: --format needs a value: msgpack or cbor\nrun 'farmctl codec --help' for usage\n"},
+      {ARGS("codec", "decode", "--format=cbor", "extra"),
+       "farmctl: unexpected argument 'extra'\nrun 'farmctl codec --help' for usage\n"},
+      {ARGS("codec", "decode", "--verbose"),
+       "farmctl: unknown option '--verbose'\nrun 'farmctl codec --help' for usage\n"},
+      {ARGS("codec", "convert"), "farmctl: unknown subcommand 'convert': use encode or decode\n"
+                                 "run 'farmctl codec --help' for usage\n"},
+      {ARGS("frame"), "farmctl: frame needs a subcommand: encode or decode\n"
+                      "run 'farmctl frame --help' for usage\n"},
+      {ARGS("frame", "check"), "farmctl: unknown subcommand 'check': use encode or decode\n"
+                               "run 'farmctl frame --help' for usage\n"},
+      {ARGS("frame", "decode", "x"), "farmctl: frame decode takes no argument (got 'x')\n"
+                                     "run 'farmctl frame --help' for usage\n"},
+      {ARGS("crc16", "x"), "farmctl: crc16 takes no argument (got 'x')\n"
+                           "run 'farmctl crc16 --help' for usage\n"},
+      {ARGS("msg"),
+       "farmctl: msg needs a subcommand: decode\nrun 'farmctl msg --help' for usage\n"},
+      {ARGS("msg", "encode"), "farmctl: unknown subcommand 'encode': use decode\n"
+                              "run 'farmctl msg --help' for usage\n"},
+      {ARGS("msg", "decode", "--format", "json"),
+       "farmctl: unknown format 'json': use msgpack or cbor\nrun 'farmctl msg --help' for usage\n"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     EXPECT_TEXT(cases[i].args, "", 2, "", cases[i].err);
   /* No command at all. */
   struct spawn_result r;
-  char *argv[] = { (char *)farmctl_path(), NULL };
+  char *argv[] = {(char *)farmctl_path(), NULL};
   assert_int_equal(spawn_run(argv, "", 0, &r), 0);
   assert_int_equal(r.status, 2);
   assert_string_equal(r.err, "farmctl: missing command\nrun 'farmctl --help' for usage\n");
@@ -409,10 +404,16 @@ static void test_help(void **state)
 {
   (void)state;
   const char *const *helps[] = {
-    ARGS("--help"), ARGS("-h"), ARGS("crc16", "--help"), ARGS("frame", "--help"),
-    ARGS("frame", "decode", "-h"), ARGS("codec", "--help"),
-    ARGS("codec", "decode", "--help"), ARGS("codec", "encode", "--format", "cbor", "-h"),
-    ARGS("msg", "--help"), ARGS("msg", "decode", "--help"),
+      ARGS("--help"),
+      ARGS("-h"),
+      ARGS("crc16", "--help"),
+      ARGS("frame", "--help"),
+      ARGS("frame", "decode", "-h"),
+      ARGS("codec", "--help"),
+      ARGS("codec", "decode", "--help"),
+      ARGS("codec", "encode", "--format", "cbor", "-h"),
+      ARGS("msg", "--help"),
+      ARGS("msg", "decode", "--help"),
   };
   for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
     struct spawn_result r;
@@ -425,8 +426,8 @@ static void test_help(void **state)
   /* The codec help documents every special form. */
   struct spawn_result r;
   run(ARGS("codec", "--help"), "", 0, &r);
-  const char *forms[] = { "$float", "$bin", "$ext", "$timestamp", "$tag",
-                          "$undefined", "$simple", "$map", "byte 17" };
+  const char *forms[] = {"$float",     "$bin",    "$ext", "$timestamp", "$tag",
+                         "$undefined", "$simple", "$map", "byte 17"};
   for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
     if (strstr(r.out, forms[i]) == NULL)
       fail_msg("codec --help does not mention %s", forms[i]);
@@ -436,15 +437,15 @@ static void test_help(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_crc16),
-    cmocka_unit_test(test_frame_encode),
-    cmocka_unit_test(test_frame_decode_stream),
-    cmocka_unit_test(test_frame_decode_large),
-    cmocka_unit_test(test_msg_decode),
-    CODEC_CASE_TESTS,
-    cmocka_unit_test(test_input_limit),
-    cmocka_unit_test(test_usage_errors),
-    cmocka_unit_test(test_help),
+      cmocka_unit_test(test_crc16),
+      cmocka_unit_test(test_frame_encode),
+      cmocka_unit_test(test_frame_decode_stream),
+      cmocka_unit_test(test_frame_decode_large),
+      cmocka_unit_test(test_msg_decode),
+      CODEC_CASE_TESTS,
+      cmocka_unit_test(test_input_limit),
+      cmocka_unit_test(test_usage_errors),
+      cmocka_unit_test(test_help),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

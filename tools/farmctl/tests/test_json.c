@@ -110,14 +110,14 @@ static void test_strings(void **state)
     const char *want;
     size_t len;
   } cases[] = {
-    { "\"\"", "", 0 },
-    { "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\/\b\f\n\r\t", 8 },
-    { "\"\\u0041\\u00e9\\u20AC\"", "A\xc3\xa9\xe2\x82\xac", 6 },
-    { "\"\\uD83D\\uDE00\"", "\xf0\x9f\x98\x80", 4 }, /* surrogate pair */
-    { "\"\\udbff\\udfff\"", "\xf4\x8f\xbf\xbf", 4 }, /* U+10FFFF */
-    { "\"a\\u0000b\"", "a\0b", 3 },                  /* NUL kept */
-    { "\"\xe6\xb0\xb4\xf0\x90\x85\x91\"", "\xe6\xb0\xb4\xf0\x90\x85\x91", 7 },
-    { "\"\x7f\"", "\x7f", 1 },
+      {"\"\"", "", 0},
+      {"\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\/\b\f\n\r\t", 8},
+      {"\"\\u0041\\u00e9\\u20AC\"", "A\xc3\xa9\xe2\x82\xac", 6},
+      {"\"\\uD83D\\uDE00\"", "\xf0\x9f\x98\x80", 4}, /* surrogate pair */
+      {"\"\\udbff\\udfff\"", "\xf4\x8f\xbf\xbf", 4}, /* U+10FFFF */
+      {"\"a\\u0000b\"", "a\0b", 3},                  /* NUL kept */
+      {"\"\xe6\xb0\xb4\xf0\x90\x85\x91\"", "\xe6\xb0\xb4\xf0\x90\x85\x91", 7},
+      {"\"\x7f\"", "\x7f", 1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct json_doc *doc = parse_ok(cases[i].json);
@@ -130,16 +130,15 @@ static void test_strings(void **state)
   }
 }
 
-static void expect_error(const char *text, size_t len, unsigned depth, int code,
-                         size_t offset, const char *msg)
+static void expect_error(const char *text, size_t len, unsigned depth, int code, size_t offset,
+                         const char *msg)
 {
   struct json_doc *doc = (struct json_doc *)1;
   struct json_error err;
   int rc = json_parse(text, len, depth, &doc, &err);
   if (rc != code || err.offset != offset || strcmp(err.msg, msg) != 0)
-    fail_msg("'%.*s': got %s at %zu (%s), want %s at %zu (%s)", (int)len, text,
-             farm_errname(rc), err.offset, err.msg ? err.msg : "", farm_errname(code),
-             offset, msg);
+    fail_msg("'%.*s': got %s at %zu (%s), want %s at %zu (%s)", (int)len, text, farm_errname(rc),
+             err.offset, err.msg ? err.msg : "", farm_errname(code), offset, msg);
   assert_null(doc);
 }
 
@@ -189,9 +188,9 @@ static void test_errors(void **state)
   ERR("\"\\uD83D\\uD83D\"", FARM_EMALFORMED, 1, "lone high surrogate");
   ERR("\"\\uDE00\"", FARM_EMALFORMED, 1, "lone low surrogate");
   ERR("\"\xff\"", FARM_EUTF8, 1, "invalid UTF-8");
-  ERR("\"a\xc3\"", FARM_EUTF8, 2, "invalid UTF-8");          /* cut sequence */
-  ERR("\"\xc0\xaf\"", FARM_EUTF8, 1, "invalid UTF-8");       /* overlong */
-  ERR("\"\xed\xa0\x80\"", FARM_EUTF8, 1, "invalid UTF-8");   /* surrogate */
+  ERR("\"a\xc3\"", FARM_EUTF8, 2, "invalid UTF-8");            /* cut sequence */
+  ERR("\"\xc0\xaf\"", FARM_EUTF8, 1, "invalid UTF-8");         /* overlong */
+  ERR("\"\xed\xa0\x80\"", FARM_EUTF8, 1, "invalid UTF-8");     /* surrogate */
   ERR("\"\xf4\x90\x80\x80\"", FARM_EUTF8, 1, "invalid UTF-8"); /* > U+10FFFF */
   ERR("\xef\xbb\xbf[]", FARM_EMALFORMED, 0,
       "unexpected character where a value was expected"); /* BOM */
@@ -236,21 +235,21 @@ static void test_format_double(void **state)
     double d;
     const char *want;
   } cases[] = {
-    { 1.0, "1.0" },
-    { -0.0, "-0.0" },
-    { 0.0, "0.0" },
-    { 0.1, "0.1" },
-    { 1.5, "1.5" },
-    { 65504.0, "65504.0" },
-    { 100000.0, "1e+05" },
-    { 1e300, "1e+300" },
-    { 1.1, "1.1" },
-    { 5e-324, "5e-324" },
-    { DBL_MAX, "1.7976931348623157e+308" },
-    { 5.9604644775390625e-08, "5.9604644775390625e-08" }, /* %.16g rounds to even */
-    { 123456789.0, "123456789.0" },
-    { 0.30000000000000004, "0.30000000000000004" },
-    { 1e16, "1e+16" },
+      {1.0, "1.0"},
+      {-0.0, "-0.0"},
+      {0.0, "0.0"},
+      {0.1, "0.1"},
+      {1.5, "1.5"},
+      {65504.0, "65504.0"},
+      {100000.0, "1e+05"},
+      {1e300, "1e+300"},
+      {1.1, "1.1"},
+      {5e-324, "5e-324"},
+      {DBL_MAX, "1.7976931348623157e+308"},
+      {5.9604644775390625e-08, "5.9604644775390625e-08"}, /* %.16g rounds to even */
+      {123456789.0, "123456789.0"},
+      {0.30000000000000004, "0.30000000000000004"},
+      {1e16, "1e+16"},
   };
   char buf[40];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -314,14 +313,14 @@ static void test_writer(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_tree_keeps_order_duplicates_and_text),
-    cmocka_unit_test(test_many_items),
-    cmocka_unit_test(test_strings),
-    cmocka_unit_test(test_errors),
-    cmocka_unit_test(test_depth),
-    cmocka_unit_test(test_not_nul_terminated),
-    cmocka_unit_test(test_format_double),
-    cmocka_unit_test(test_writer),
+      cmocka_unit_test(test_tree_keeps_order_duplicates_and_text),
+      cmocka_unit_test(test_many_items),
+      cmocka_unit_test(test_strings),
+      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_depth),
+      cmocka_unit_test(test_not_nul_terminated),
+      cmocka_unit_test(test_format_double),
+      cmocka_unit_test(test_writer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

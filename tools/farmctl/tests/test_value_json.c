@@ -36,8 +36,7 @@ static char *format_msg(const char *fmt, ...)
   return s;
 }
 
-static int run_decode(enum fp_codec c, const uint8_t *in, size_t len,
-                      char **json, char **msg)
+static int run_decode(enum fp_codec c, const uint8_t *in, size_t len, char **json, char **msg)
 {
   struct json_writer w;
   struct vj_error err;
@@ -53,8 +52,8 @@ static int run_decode(enum fp_codec c, const uint8_t *in, size_t len,
   return 0;
 }
 
-static int run_encode(enum fp_codec c, const char *json, size_t len,
-                      uint8_t **bin, size_t *bin_len, char **msg)
+static int run_encode(enum fp_codec c, const char *json, size_t len, uint8_t **bin, size_t *bin_len,
+                      char **msg)
 {
   struct json_doc *doc;
   struct json_error jerr;
@@ -89,7 +88,7 @@ static void gen_value(struct gen *g, unsigned depth);
 static void gen_text(struct gen *g)
 {
   /* Short keys from a small alphabet, so maps get duplicates and '$'. */
-  static const char *const words[] = { "a", "b", "$x", "$bin", "", "\xc3\xa9", "t" };
+  static const char *const words[] = {"a", "b", "$x", "$bin", "", "\xc3\xa9", "t"};
   const char *s = words[ts_rng_below(&g->rng, 7)];
   if (g->codec == FP_CODEC_CBOR)
     fp_cbor_write_cstr(&g->cb, s);
@@ -99,8 +98,8 @@ static void gen_text(struct gen *g)
 
 static double gen_double(struct gen *g)
 {
-  static const double pool[] = { 0.0, -0.0, 1.5, 0.1, 65504.0, 1e300, 5e-324,
-                                 3.4028234663852886e+38, -2.5, 100000.0 };
+  static const double pool[] = {
+      0.0, -0.0, 1.5, 0.1, 65504.0, 1e300, 5e-324, 3.4028234663852886e+38, -2.5, 100000.0};
   if (ts_rng_below(&g->rng, 2) == 0)
     return pool[ts_rng_below(&g->rng, 10)];
   uint64_t bits = ts_rng_next(&g->rng);
@@ -140,7 +139,7 @@ static void gen_value(struct gen *g, unsigned depth)
     gen_text(g);
     break;
   case 5: {
-    uint8_t b[5] = { 0, 1, 0x7f, 0x80, 0xff };
+    uint8_t b[5] = {0, 1, 0x7f, 0x80, 0xff};
     size_t n = (size_t)ts_rng_below(&g->rng, 6);
     cbor ? fp_cbor_write_bin(&g->cb, b, n) : fp_mp_write_bin(&g->mp, b, n);
     break;
@@ -194,7 +193,7 @@ static void test_random_round_trip(void **state)
   (void)state;
   static uint8_t buf[1 << 16];
   for (int codec = 0; codec < 2; codec++) {
-    struct gen g = { .codec = codec ? FP_CODEC_CBOR : FP_CODEC_MSGPACK };
+    struct gen g = {.codec = codec ? FP_CODEC_CBOR : FP_CODEC_MSGPACK};
     ts_rng_seed(&g.rng, 20240601u + (uint64_t)codec);
     for (int round = 0; round < 3000; round++) {
       fp_mp_writer_init(&g.mp, buf, sizeof buf);
@@ -211,8 +210,8 @@ static void test_random_round_trip(void **state)
       if (run_encode(g.codec, json, strlen(json), &bin, &n, &msg) != 0)
         fail_msg("round %d: encode of %s failed: %s", round, json, msg);
       if (n != len || memcmp(bin, buf, len) != 0)
-        fail_msg("round %d (%s): %s -> %s -> %s", round, fp_codec_name(g.codec),
-                 ts_hex(buf, len), json, tohex(bin, n));
+        fail_msg("round %d (%s): %s -> %s -> %s", round, fp_codec_name(g.codec), ts_hex(buf, len),
+                 json, tohex(bin, n));
       free(bin);
       free(json);
     }
@@ -255,9 +254,9 @@ static void test_map_forms(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    CODEC_CASE_TESTS,
-    cmocka_unit_test(test_map_forms),
-    cmocka_unit_test(test_random_round_trip),
+      CODEC_CASE_TESTS,
+      cmocka_unit_test(test_map_forms),
+      cmocka_unit_test(test_random_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
