@@ -13,8 +13,8 @@
 #include "fp/msg.h"
 
 #include <assert.h>
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -511,8 +511,8 @@ void fp__put_metrics(struct fp_writer *w, const struct fp_metric *v,
 static const char *const stage_names[] = {"gw", "node"};
 static const char *const state_names[] = {"joined", "updated", "removed"};
 
-/* Writes the pairs after `t`; returns how many it wrote, which the caller
- * has already announced in the map head (encode() counts them first). */
+/* Writes the pairs after `t`: exactly pair_count(m) - 1 of them, which
+ * the map head has announced. */
 static void put_body(struct fp_writer *w, const struct fp_msg *m)
 {
   bool up = fp_msg_is_uplink(m->type) || m->type == FP_MSG_RX;
