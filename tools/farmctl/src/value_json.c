@@ -519,10 +519,17 @@ static int want_int(struct enc *e, const struct json_value *v, int64_t min, int6
 
 static int enc_value(struct enc *e, const struct json_value *v, unsigned depth);
 
-/* Arrays, maps and tags open a level; the readers refuse more than
- * FP_MAX_DEPTH, so the encoder never writes what they would refuse. */
-static int enter(struct enc *e, const struct json_value *v, unsigned depth)
+/*
+ * Arrays, maps and tags open a level, and the readers refuse more than
+ * FP_MAX_DEPTH, so the encoder never writes what they would refuse nor
+ * refuses what they accept. n is the container's item count (1 for a tag):
+ * the CBOR reader opens no level for an empty definite array or map (it is
+ * complete at its head), the MessagePack reader does.
+ */
+static int enter(struct enc *e, const struct json_value *v, unsigned depth, uint64_t n)
 {
+  if (n == 0 && e->w.codec == FP_CODEC_CBOR)
+    return 0;
   if (depth >= FP_MAX_DEPTH)
     return set_err(e->err, FARM_EDEPTH, v->offset, "nesting deeper than %d levels", FP_MAX_DEPTH);
   return 0;
@@ -688,7 +695,7 @@ static int enc_special(struct enc *e, const struct json_value *obj, unsigned dep
     const struct json_value *t = &v->u.items[0];
     if (t->type != JT_NUMBER || !t->integer || !parse_int(t->u.text, &neg, &tag) || neg)
       return set_err(e->err, FARM_ERANGE, t->offset, "tag number must be an integer 0..2^64-1");
-    if ((rc = enter(e, obj, depth)) != 0)
+    if ((rc = enter(e, obj, depth, 1)) != 0)
       return rc;
     if ((rc = wrote(e, fp_cbor_write_tag(&e->w.u.cbor, tag), obj)) != 0)
       return rc;
@@ -724,7 +731,7 @@ static int enc_special(struct enc *e, const struct json_value *obj, unsigned dep
       if (!is_pair(&v->u.items[i]))
         return set_err(e->err, FARM_EMALFORMED, v->u.items[i].offset,
                        "$map needs an array of [key, value] pairs");
-    if ((rc = enter(e, obj, depth)) != 0)
+    if ((rc = enter(e, obj, depth, v->count)) != 0)
       return rc;
     if ((rc = wrote(e, fp_write_map(&e->w, v->count), obj)) != 0)
       return rc;
@@ -757,7 +764,8 @@ static int enc_value(struct enc *e, const struct json_value *v, unsigned depth)
   case JT_STRING:
     return wrote(e, fp_write_str(&e->w, v->u.text, v->len), v);
   case JT_ARRAY:
-    if ((rc = enter(e, v, depth)) != 0 || (rc = wrote(e, fp_write_array(&e->w, v->count), v)) != 0)
+    if ((rc = enter(e, v, depth, v->count)) != 0 ||
+        (rc = wrote(e, fp_write_array(&e->w, v->count), v)) != 0)
       return rc;
     for (uint32_t i = 0; i < v->count; i++)
       if ((rc = enc_value(e, &v->u.items[i], depth + 1)) != 0)
@@ -766,7 +774,8 @@ static int enc_value(struct enc *e, const struct json_value *v, unsigned depth)
   case JT_OBJECT:
     if (v->count == 1 && json_key(v, 0)->len > 0 && json_key(v, 0)->u.text[0] == '$')
       return enc_special(e, v, depth);
-    if ((rc = enter(e, v, depth)) != 0 || (rc = wrote(e, fp_write_map(&e->w, v->count), v)) != 0)
+    if ((rc = enter(e, v, depth, v->count)) != 0 ||
+        (rc = wrote(e, fp_write_map(&e->w, v->count), v)) != 0)
       return rc;
     for (uint32_t i = 0; i < v->count; i++) {
       const struct json_value *k = json_key(v, i);

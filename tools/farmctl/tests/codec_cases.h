@@ -420,6 +420,31 @@ static void test_nesting_limit(void **state)
     snprintf(want, sizeof want, "byte %d: nesting deeper than %d levels", N, N);
     check_error(c, ENCODE, (const uint8_t *)json, jl, want, "33 nested JSON arrays");
   }
+  /* An empty container one level too deep: the MessagePack reader opens
+   * a level for it, the CBOR reader (complete at its head) does not, and
+   * the encoder follows each. */
+  for (int codec = 0; codec < 2; codec++) {
+    enum fp_codec c = codec ? FP_CODEC_CBOR : FP_CODEC_MSGPACK;
+    memset(bin, c == FP_CODEC_CBOR ? 0x81 : 0x91, N);
+    bin[N] = c == FP_CODEC_CBOR ? 0x80 : 0x90;
+    size_t jl = 0;
+    for (int i = 0; i <= N; i++)
+      json[jl++] = '[';
+    for (int i = 0; i <= N; i++)
+      json[jl++] = ']';
+    json[jl] = '\0';
+    if (c == FP_CODEC_CBOR) {
+      char *hex = tohex(bin, N + 1);
+      check_decode(c, hex, json);
+      check_encode(c, json, hex);
+      free(hex);
+    } else {
+      snprintf(want, sizeof want, "byte %d: nesting too deep", N);
+      check_error(c, DECODE, bin, N + 1, want, "32 arrays around an empty one");
+      snprintf(want, sizeof want, "byte %d: nesting deeper than %d levels", N, N);
+      check_error(c, ENCODE, (const uint8_t *)json, jl, want, "32 arrays around []");
+    }
+  }
   /* CBOR tags count as levels: 33 tags, each {"$tag":[1, ...]} of 11 bytes. */
   size_t jl = 0;
   for (int i = 0; i <= N; i++) {
