@@ -165,6 +165,15 @@ static void test_calibration_round_trip_through_nvs(void **state)
   sim_board_restart(&board);
   assert_int_equal(mq135_init(&again, &board, &cfg), 0);
   assert_false(mq135_calibrated(&again));
+
+  /* Rounded, not truncated: at 2400 mV Rs = 10k * 2600 / 2400 = 10833.33 Ω
+   * and R0 = 10833.33 / 0.629523 = 17208.78 Ω, stored as 17209. */
+  sim_clock_advance(&clk, 1000);
+  assert_int_equal(sim_board_adc_set(&board, ADC_CH, 2400), 0);
+  assert_int_equal(mq135_calibrate(&again, &r0), 0);
+  assert_near(r0, 17209.0, 0.0);
+  assert_int_equal(hal_nvs_get_u32(&board, MQ135_DEFAULT_NVS_KEY, &stored), 0);
+  assert_int_equal(stored, 17209);
 }
 
 static void test_calibration_failures_change_nothing(void **state)

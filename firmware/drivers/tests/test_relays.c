@@ -243,6 +243,35 @@ static void test_gpio_failure_changes_nothing(void **state)
   assert_int_equal(nchanges, 0);
 }
 
+static void test_stuck_output_keeps_interlock_and_lease(void **state)
+{
+  (void)state;
+  cfg.safe_on = 0x02; /* safe: channel 1 on, but it is interlocked with 0 */
+  init_bank();        /* channel 0 on */
+  assert_int_equal(sim_board_gpio_fail(&board, 10, FARM_EIO), 0);
+  /* Channel 0 cannot go off, so channel 1 must not come on. */
+  assert_int_equal(relays_safe(&bank), FARM_EIO);
+  assert_true(relays_is_on(&bank, 0));
+  assert_false(relays_is_on(&bank, 1));
+  assert_true(sim_board_gpio(&board, 11)); /* ch1 active low: still off */
+  assert_false(relays_is_on(&bank, 2));    /* the others did go safe */
+
+  /* A lease whose output fails to switch is retried at the next tick. */
+  uint64_t t0 = hal_clock_ms(&board);
+  assert_int_equal(sim_board_gpio_fail(&board, 10, 0), 0);
+  assert_int_equal(relays_set(&bank, 0, true, 100), 0);
+  assert_int_equal(sim_board_gpio_fail(&board, 10, FARM_EIO), 0);
+  assert_int_equal(relays_tick(&bank, t0 + 100), FARM_EIO);
+  assert_true(relays_is_on(&bank, 0));
+  assert_int_equal(relays_lease_end(&bank, 0), t0 + 100);
+  assert_int_equal(sim_board_gpio_fail(&board, 10, 0), 0);
+  nchanges = 0;
+  assert_int_equal(relays_tick(&bank, t0 + 101), 0);
+  assert_false(relays_is_on(&bank, 0));
+  assert_int_equal(nchanges, 1);
+  assert_int_equal(changes[0].cause, RELAYS_CAUSE_LEASE);
+}
+
 static void test_validation(void **state)
 {
   (void)state;
@@ -296,6 +325,7 @@ int main(void)
       cmocka_unit_test_setup(test_safe_state, setup),
       cmocka_unit_test_setup(test_all_off_safe_state, setup),
       cmocka_unit_test_setup(test_gpio_failure_changes_nothing, setup),
+      cmocka_unit_test_setup(test_stuck_output_keeps_interlock_and_lease, setup),
       cmocka_unit_test_setup(test_validation, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

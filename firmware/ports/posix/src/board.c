@@ -209,6 +209,15 @@ bool sim_board_gpio(const struct hal_port *b, uint8_t out)
   return b->gpio[out];
 }
 
+int sim_board_gpio_fail(struct hal_port *b, uint8_t out, int err)
+{
+  assert(b && err <= 0);
+  if (out >= SIM_GPIO_OUTPUTS)
+    return FARM_EINVAL;
+  b->gpio_err[out] = err;
+  return 0;
+}
+
 uint32_t sim_board_gpio_writes(const struct hal_port *b, uint8_t out)
 {
   assert(b && out < SIM_GPIO_OUTPUTS);
@@ -377,6 +386,8 @@ int hal_gpio_write(struct hal_port *p, uint8_t out, bool level)
   assert(p);
   if (out >= SIM_GPIO_OUTPUTS)
     return FARM_EINVAL;
+  if (p->gpio_err[out])
+    return p->gpio_err[out];
   p->gpio[out] = level;
   p->gpio_writes[out]++;
   return 0;

@@ -134,6 +134,7 @@ struct hal_port {
 
   bool gpio[SIM_GPIO_OUTPUTS];
   uint32_t gpio_writes[SIM_GPIO_OUTPUTS];
+  int gpio_err[SIM_GPIO_OUTPUTS];
 
   bool serial_connected;
   struct sim_pipe to_host;
@@ -196,6 +197,9 @@ int sim_board_adc_fail(struct hal_port *b, uint8_t ch, int err);
 
 /* GPIO output levels and how many times each was written. */
 bool sim_board_gpio(const struct hal_port *b, uint8_t out);
+/* Makes writes to out fail with err (the level stays) until cleared with 0.
+ * Returns 0 or FARM_EINVAL (no such output). */
+int sim_board_gpio_fail(struct hal_port *b, uint8_t out, int err);
 uint32_t sim_board_gpio_writes(const struct hal_port *b, uint8_t out);
 
 /* Attaches an emulated device to the I2C bus (the device must outlive the
