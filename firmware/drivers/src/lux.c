@@ -64,8 +64,8 @@ uint32_t lux_from_mv(const struct lux_config *cfg, uint32_t mv, bool *clamped)
   int64_t dm = (int64_t)p[i].mv - p[i - 1].mv;
   /* lux * dm exactly; it lies between the two end points' lux, so it is
    * non-negative and (x + dm/2) / dm rounds it to nearest, ties up. */
-  int64_t scaled = (int64_t)p[i - 1].lux * dm +
-                   ((int64_t)mv - p[i - 1].mv) * ((int64_t)p[i].lux - p[i - 1].lux);
+  int64_t scaled =
+      (int64_t)p[i - 1].lux * dm + ((int64_t)mv - p[i - 1].mv) * ((int64_t)p[i].lux - p[i - 1].lux);
   return (uint32_t)((scaled + dm / 2) / dm);
 }
 

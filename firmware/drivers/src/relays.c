@@ -29,7 +29,7 @@ int relays_validate(const struct relays_config *cfg)
   assert(cfg);
   if (cfg->count < 1 || cfg->count > RELAYS_MAX)
     return FARM_EINVAL;
-  uint8_t beyond = (uint8_t)~((1u << cfg->count) - 1u);
+  uint8_t beyond = (uint8_t) ~((1u << cfg->count) - 1u);
   if ((cfg->active_low | cfg->boot_on | cfg->safe_on) & beyond)
     return FARM_EINVAL;
   for (uint8_t i = 0; i < cfg->count; i++)

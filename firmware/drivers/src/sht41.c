@@ -165,8 +165,8 @@ static int collect(struct sht41 *s, enum sht41_op want1, enum sht41_op want2, ui
   if (hal_clock_ms(s->port) < s->ready_ms)
     return FARM_EAGAIN;
   uint8_t buf[6];
-  int err = hal_i2c_transfer(s->port, s->cfg->addr, NULL, 0, buf, sizeof buf,
-                             s->cfg->i2c_timeout_ms);
+  int err =
+      hal_i2c_transfer(s->port, s->cfg->addr, NULL, 0, buf, sizeof buf, s->cfg->i2c_timeout_ms);
   /* The chip hands its result out once; after a failed read it is gone or
    * unknown, so the op ends either way. */
   s->op = SHT41_OP_IDLE;

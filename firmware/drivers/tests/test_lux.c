@@ -20,7 +20,10 @@ static struct hal_port board;
 
 /* A photodiode's rising, roughly logarithmic response. */
 static const struct lux_point rising[] = {
-    {200, 0}, {1000, 100}, {2000, 1000}, {3000, 10000},
+    {200, 0},
+    {1000, 100},
+    {2000, 1000},
+    {3000, 10000},
 };
 static const struct lux_config rising_cfg = {.adc_ch = 1, .points = rising, .count = 4};
 
@@ -69,7 +72,7 @@ static void test_falling_curve(void **state)
   (void)state;
   assert_int_equal(lux_validate(&falling_cfg), 0);
   assert_int_equal(lux_from_mv(&falling_cfg, 1000, NULL), 1250); /* 2000 - 500 * 1500 / 1000 */
-  assert_int_equal(lux_from_mv(&falling_cfg, 2300, NULL), 253);  /* 500 - 800 * 495 / 1600 = 252.5 */
+  assert_int_equal(lux_from_mv(&falling_cfg, 2300, NULL), 253); /* 500 - 800 * 495 / 1600 = 252.5 */
   assert_int_equal(lux_from_mv(&falling_cfg, 3100, NULL), 5);
   bool clamped = false;
   assert_int_equal(lux_from_mv(&falling_cfg, 0, &clamped), 2000);

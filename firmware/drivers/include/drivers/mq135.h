@@ -26,21 +26,21 @@ struct hal_port;
 /* The datasheet asks for 24 h of preheating before first use; after that a
  * few minutes of heater time make readings usable, which is what this
  * readiness delay models (configurable). */
-#define MQ135_DEFAULT_WARMUP_MS  180000u
-#define MQ135_DEFAULT_SUPPLY_MV  5000u
-#define MQ135_DEFAULT_RL_OHM     10000u
-#define MQ135_DEFAULT_NVS_KEY    "mq135_r0"
+#define MQ135_DEFAULT_WARMUP_MS 180000u
+#define MQ135_DEFAULT_SUPPLY_MV 5000u
+#define MQ135_DEFAULT_RL_OHM    10000u
+#define MQ135_DEFAULT_NVS_KEY   "mq135_r0"
 
 struct mq135_config {
-  uint8_t adc_ch;        /* hal_adc_read_mv channel of the divider output */
-  uint32_t supply_mv;    /* Vc across sensor + RL, > 0 */
-  uint32_t rl_ohm;       /* load resistor, > 0 */
-  float a;               /* > 0 */
-  float b;               /* != 0 */
-  float clean_air_ppm;   /* > 0: reference for mq135_calibrate */
-  float r0_ohm;          /* nominal R0 until calibrated; 0 = none */
-  uint32_t warmup_ms;    /* from mq135_init to usable readings */
-  const char *nvs_key;   /* 1..HAL_NVS_KEY_MAX characters, for R0 */
+  uint8_t adc_ch;      /* hal_adc_read_mv channel of the divider output */
+  uint32_t supply_mv;  /* Vc across sensor + RL, > 0 */
+  uint32_t rl_ohm;     /* load resistor, > 0 */
+  float a;             /* > 0 */
+  float b;             /* != 0 */
+  float clean_air_ppm; /* > 0: reference for mq135_calibrate */
+  float r0_ohm;        /* nominal R0 until calibrated; 0 = none */
+  uint32_t warmup_ms;  /* from mq135_init to usable readings */
+  const char *nvs_key; /* 1..HAL_NVS_KEY_MAX characters, for R0 */
 };
 
 enum mq135_state {

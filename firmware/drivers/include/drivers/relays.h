@@ -27,12 +27,12 @@ struct relays_interlock {
 
 /* Masks have bit ch for channel ch. */
 struct relays_config {
-  uint8_t count;           /* channels, 1..RELAYS_MAX */
+  uint8_t count;            /* channels, 1..RELAYS_MAX */
   uint8_t gpio[RELAYS_MAX]; /* hal_gpio_write output of each channel */
-  uint8_t active_low;      /* the relay is on when its output is low */
-  uint8_t boot_on;         /* on after relays_init */
-  uint8_t safe_on;         /* on in the safe state (0: all off) */
-  uint8_t interlock_count; /* 0..RELAYS_MAX_INTERLOCKS */
+  uint8_t active_low;       /* the relay is on when its output is low */
+  uint8_t boot_on;          /* on after relays_init */
+  uint8_t safe_on;          /* on in the safe state (0: all off) */
+  uint8_t interlock_count;  /* 0..RELAYS_MAX_INTERLOCKS */
   struct relays_interlock interlocks[RELAYS_MAX_INTERLOCKS];
 };
 
@@ -52,8 +52,8 @@ struct relays {
    * (relays_is_on, relays_state) but must not change it. */
   void (*on_change)(void *ctx, uint8_t ch, bool on, enum relays_cause cause);
   void *ctx;
-  uint8_t on;                      /* mask of channels on */
-  uint64_t lease_end[RELAYS_MAX];  /* hal_clock_ms() of the end; 0 = none */
+  uint8_t on;                     /* mask of channels on */
+  uint64_t lease_end[RELAYS_MAX]; /* hal_clock_ms() of the end; 0 = none */
   bool in_callback;
 };
 
@@ -71,8 +71,7 @@ int relays_validate(const struct relays_config *cfg);
  * FARM_EINVAL, or the first GPIO error (outputs already written stay).
  */
 int relays_init(struct relays *r, struct hal_port *port, const struct relays_config *cfg,
-                void (*on_change)(void *ctx, uint8_t ch, bool on,
-                                  enum relays_cause cause),
+                void (*on_change)(void *ctx, uint8_t ch, bool on, enum relays_cause cause),
                 void *ctx);
 
 /*

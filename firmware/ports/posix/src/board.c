@@ -171,8 +171,7 @@ size_t sim_board_peer_count(const struct hal_port *b)
   return b->npeers;
 }
 
-bool sim_board_has_peer(const struct hal_port *b, const uint8_t mac[HAL_MAC_LEN],
-                        bool *encrypted)
+bool sim_board_has_peer(const struct hal_port *b, const uint8_t mac[HAL_MAC_LEN], bool *encrypted)
 {
   assert(b && mac);
   for (uint8_t i = 0; i < b->npeers; i++) {
@@ -354,8 +353,8 @@ bool hal_serial_connected(struct hal_port *p)
   return p->serial_connected;
 }
 
-int hal_i2c_transfer(struct hal_port *p, uint8_t addr, const void *wbuf, size_t wlen,
-                     void *rbuf, size_t rlen, uint32_t timeout_ms)
+int hal_i2c_transfer(struct hal_port *p, uint8_t addr, const void *wbuf, size_t wlen, void *rbuf,
+                     size_t rlen, uint32_t timeout_ms)
 {
   assert(p && (wbuf || wlen == 0) && (rbuf || rlen == 0));
   if (addr > 0x7f || (wlen == 0 && rlen == 0) || timeout_ms == 0)

@@ -36,12 +36,11 @@ static bool prob_valid(double p)
   return p >= 0.0 && p <= 1.0; /* also false for NaN */
 }
 
-int sim_radio_init(struct sim_radio *r, const struct sim_radio_config *cfg,
-                   struct sim_clock *clock)
+int sim_radio_init(struct sim_radio *r, const struct sim_radio_config *cfg, struct sim_clock *clock)
 {
   assert(r && cfg && clock);
-  if (!prob_valid(cfg->loss) || !(cfg->path_loss_exp > 0.0) ||
-      !(cfg->shadowing_sigma_db >= 0.0) || cfg->tx_queue == 0)
+  if (!prob_valid(cfg->loss) || !(cfg->path_loss_exp > 0.0) || !(cfg->shadowing_sigma_db >= 0.0) ||
+      cfg->tx_queue == 0)
     return FARM_EINVAL;
   memset(r, 0, sizeof *r);
   r->cfg = *cfg;
@@ -203,8 +202,8 @@ static double gauss(struct sim_radio *r)
 }
 
 /* One receiver's chance at frame f; true when its core got it. */
-static bool try_receive(struct sim_radio *r, const struct sim_radio_frame *f,
-                        struct hal_port *src, struct hal_port *dst)
+static bool try_receive(struct sim_radio *r, const struct sim_radio_frame *f, struct hal_port *src,
+                        struct hal_port *dst)
 {
   double rssi = sim_radio_mean_rssi(r, src, dst);
   if (r->cfg.shadowing_sigma_db > 0.0)
@@ -307,8 +306,7 @@ static int find_peer(const struct hal_port *p, const uint8_t mac[HAL_MAC_LEN])
   return -1;
 }
 
-int hal_radio_send(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], const void *data,
-                   size_t len)
+int hal_radio_send(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], const void *data, size_t len)
 {
   assert(p && mac && (data || len == 0));
   if (len == 0 || len > HAL_RADIO_MTU)

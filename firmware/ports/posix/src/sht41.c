@@ -44,9 +44,17 @@ static void put_word(uint8_t *out, uint16_t w)
 static bool is_measure(uint8_t cmd)
 {
   switch (cmd) {
-  case 0xfd: case 0xf6: case 0xe0:             /* high, medium, low repeatability */
-  case 0x39: case 0x32: case 0x2f: case 0x24: /* heater, then measure */
-  case 0x1e: case 0x15:
+  /* High, medium and low repeatability. */
+  case 0xfd:
+  case 0xf6:
+  case 0xe0:
+  /* Heater pulses, each ending with a measurement. */
+  case 0x39:
+  case 0x32:
+  case 0x2f:
+  case 0x24:
+  case 0x1e:
+  case 0x15:
     return true;
   default:
     return false;
@@ -56,14 +64,26 @@ static bool is_measure(uint8_t cmd)
 static uint32_t duration_us(uint8_t cmd)
 {
   switch (cmd) {
-  case 0xfd: return US_MEASURE_HIGH;
-  case 0xf6: return US_MEASURE_MED;
-  case 0xe0: return US_MEASURE_LOW;
-  case 0x39: case 0x2f: case 0x1e: return US_HEATER_LONG;
-  case 0x32: case 0x24: case 0x15: return US_HEATER_SHORT;
-  case 0x94: return US_SOFT_RESET;
-  case 0x89: return US_SERIAL;
-  default: return 0;
+  case 0xfd:
+    return US_MEASURE_HIGH;
+  case 0xf6:
+    return US_MEASURE_MED;
+  case 0xe0:
+    return US_MEASURE_LOW;
+  case 0x39:
+  case 0x2f:
+  case 0x1e:
+    return US_HEATER_LONG;
+  case 0x32:
+  case 0x24:
+  case 0x15:
+    return US_HEATER_SHORT;
+  case 0x94:
+    return US_SOFT_RESET;
+  case 0x89:
+    return US_SERIAL;
+  default:
+    return 0;
   }
 }
 

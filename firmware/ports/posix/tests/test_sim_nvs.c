@@ -112,7 +112,7 @@ static void test_keys(void **state)
   (void)state;
   board_up(&board, NULL);
   assert_int_equal(hal_nvs_set_u32(&board, "", 1), FARM_EINVAL);
-  assert_int_equal(hal_nvs_set_u32(&board, "fifteen_chars_x", 1), 0);  /* 15: the limit */
+  assert_int_equal(hal_nvs_set_u32(&board, "fifteen_chars_x", 1), 0); /* 15: the limit */
   assert_int_equal(hal_nvs_set_u32(&board, "sixteen_chars_xx", 1), FARM_EINVAL);
   assert_int_equal(hal_nvs_set_blob(&board, "with space", "x", 1), FARM_EINVAL);
   assert_int_equal(hal_nvs_set_u32(&board, "line\nfeed", 1), FARM_EINVAL);

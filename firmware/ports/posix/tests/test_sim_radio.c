@@ -240,11 +240,14 @@ static void test_rssi_from_distance(void **state)
 {
   (void)state;
   /* RSSI = 20 dBm - (40 dB + 27 log10(d / 1 m)). */
-  struct { double d; int rssi; } cases[] = {
-      {10.0, -47},   /* 20 - (40 + 27) */
-      {100.0, -74},  /* 20 - (40 + 54) */
-      {0.5, -20},    /* under 1 m counts as 1 m */
-      {50.0, -66},   /* 27 * 1.69897 = 45.87 -> -65.87 */
+  struct {
+    double d;
+    int rssi;
+  } cases[] = {
+      {10.0, -47},  /* 20 - (40 + 27) */
+      {100.0, -74}, /* 20 - (40 + 54) */
+      {0.5, -20},   /* under 1 m counts as 1 m */
+      {50.0, -66},  /* 27 * 1.69897 = 45.87 -> -65.87 */
   };
   assert_int_equal(hal_radio_add_peer(&boards[0], mac_of(1), false), 0);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -67,8 +67,7 @@ void hal_radio_mac(struct hal_port *p, uint8_t mac[HAL_MAC_LEN])
   memcpy(mac, p->mac, HAL_MAC_LEN);
 }
 
-int hal_radio_send(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], const void *data,
-                   size_t len)
+int hal_radio_send(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], const void *data, size_t len)
 {
   /*
    * Porter: check 1..HAL_RADIO_MTU (FARM_EINVAL) and queue the frame
@@ -217,8 +216,8 @@ int hal_nvs_commit(struct hal_port *p)
 
 /* ---- I2C (master) ------------------------------------------------------- */
 
-int hal_i2c_transfer(struct hal_port *p, uint8_t addr, const void *wbuf, size_t wlen,
-                     void *rbuf, size_t rlen, uint32_t timeout_ms)
+int hal_i2c_transfer(struct hal_port *p, uint8_t addr, const void *wbuf, size_t wlen, void *rbuf,
+                     size_t rlen, uint32_t timeout_ms)
 {
   /* Porter: one transaction (ESP-IDF i2c_master: i2c_master_transmit,
    * i2c_master_receive or i2c_master_transmit_receive on a device handle

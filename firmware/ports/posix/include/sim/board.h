@@ -24,20 +24,20 @@
 #include "sim/clock.h"
 #include "sim/radio.h"
 
-#define SIM_ADC_CHANNELS  8
-#define SIM_GPIO_OUTPUTS  16
-#define SIM_I2C_DEVICES   8
-#define SIM_SERIAL_BUF    8192
-#define SIM_NVS_ENTRIES   128
-#define SIM_NVS_BYTES     16384 /* value bytes: a 24 KB NVS partition's worth */
-#define SIM_PATH_MAX      512
-#define SIM_LOG_LINE_MAX  256
+#define SIM_ADC_CHANNELS 8
+#define SIM_GPIO_OUTPUTS 16
+#define SIM_I2C_DEVICES  8
+#define SIM_SERIAL_BUF   8192
+#define SIM_NVS_ENTRIES  128
+#define SIM_NVS_BYTES    16384 /* value bytes: a 24 KB NVS partition's worth */
+#define SIM_PATH_MAX     512
+#define SIM_LOG_LINE_MAX 256
 
 /* How the port hands radio events to the core that owns the board. Called
  * from sim_radio_run, never while the core is inside a hal_* call. */
 struct sim_board_ops {
-  void (*on_radio_rx)(void *core, const uint8_t mac[HAL_MAC_LEN], const uint8_t *data,
-                      size_t len, int8_t rssi);
+  void (*on_radio_rx)(void *core, const uint8_t mac[HAL_MAC_LEN], const uint8_t *data, size_t len,
+                      int8_t rssi);
   void (*on_radio_sent)(void *core, const uint8_t mac[HAL_MAC_LEN], bool delivered);
 };
 
@@ -54,12 +54,12 @@ struct sim_i2c_dev {
 
 struct sim_board_config {
   uint8_t mac[HAL_MAC_LEN];
-  uint64_t seed;            /* hal_random; mixed with the MAC */
-  struct sim_clock *clock;  /* required */
-  struct sim_radio *radio;  /* NULL: no radio (radio calls return FARM_EIO) */
-  uint8_t channel;          /* Wi-Fi channel at boot, 1..14 */
-  double x_m, y_m;          /* position, for RSSI */
-  const char *state_dir;    /* NULL: NVS in memory only */
+  uint64_t seed;           /* hal_random; mixed with the MAC */
+  struct sim_clock *clock; /* required */
+  struct sim_radio *radio; /* NULL: no radio (radio calls return FARM_EIO) */
+  uint8_t channel;         /* Wi-Fi channel at boot, 1..14 */
+  double x_m, y_m;         /* position, for RSSI */
+  const char *state_dir;   /* NULL: NVS in memory only */
   /* Log sink; NULL writes "[aabbccddeeff] W text" lines to stderr. */
   void (*log)(void *ctx, const uint8_t mac[HAL_MAC_LEN], enum hal_log_level level,
               const char *line);
@@ -123,7 +123,7 @@ struct hal_port {
   struct sim_nvs nvs;       /* what the core sees, staged sets included */
   struct sim_nvs committed; /* what survives a reboot */
   uint32_t nvs_commits;
-  int nvs_fail;             /* injected error for the next NVS write */
+  int nvs_fail; /* injected error for the next NVS write */
   char nvs_path[SIM_PATH_MAX];
 
   struct sim_i2c_dev *i2c[SIM_I2C_DEVICES];
@@ -146,12 +146,13 @@ struct hal_port {
 void sim_board_config_default(struct sim_board_config *cfg);
 
 /*
- * Powers a board up: copies cfg (state_dir is copied into the board), loads
- * NVS from "<state_dir>/<mac as 12 hex>.nvs" if that file exists, and joins
- * cfg->radio. Returns 0; FARM_EINVAL (no clock, channel, path too long);
- * FARM_EMALFORMED (the NVS file is not one this port wrote); FARM_EIO
- * (reading it failed); FARM_EEXIST (a board with this MAC is on the radio);
- * FARM_ENOSPC (the radio is full).
+ * Powers a board up, once: reboots go through sim_board_restart, and a
+ * board is detached before its memory is reused. Copies cfg (state_dir is
+ * not kept), loads NVS from "<state_dir>/<mac as 12 hex>.nvs" if that file
+ * exists, and joins cfg->radio. Returns 0; FARM_EINVAL (no clock, channel,
+ * path too long); FARM_EMALFORMED (the NVS file is not one this port
+ * wrote); FARM_EIO (reading it failed); FARM_EEXIST (a board with this MAC
+ * is on the radio); FARM_ENOSPC (the radio is full).
  */
 int sim_board_init(struct hal_port *b, const struct sim_board_config *cfg);
 
@@ -187,8 +188,7 @@ void sim_board_set_position(struct hal_port *b, double x_m, double y_m);
 /* Radio state as the core left it. */
 uint8_t sim_board_channel(const struct hal_port *b);
 size_t sim_board_peer_count(const struct hal_port *b);
-bool sim_board_has_peer(const struct hal_port *b, const uint8_t mac[HAL_MAC_LEN],
-                        bool *encrypted);
+bool sim_board_has_peer(const struct hal_port *b, const uint8_t mac[HAL_MAC_LEN], bool *encrypted);
 
 /* ADC inputs: the millivolts channel ch reads, or an error it returns
  * (0 to clear). Returns 0 or FARM_EINVAL (no such channel). */

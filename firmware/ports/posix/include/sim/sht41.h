@@ -30,13 +30,13 @@ struct sim_sht41 {
   uint16_t raw_t;
   uint16_t raw_rh;
   uint32_t serial;
-  uint8_t cmd;           /* command in progress, 0 when none */
-  uint64_t cmd_at_ms;    /* when it was received */
-  uint32_t busy_us;      /* how long it takes */
+  uint8_t cmd;        /* command in progress, 0 when none */
+  uint64_t cmd_at_ms; /* when it was received */
+  uint32_t busy_us;   /* how long it takes */
   bool has_data;
   uint8_t data[6];
   enum sim_sht41_fault fault;
-  uint32_t fault_count;  /* transfers (CRC: results) the fault still affects */
+  uint32_t fault_count; /* transfers (CRC: results) the fault still affects */
   /* Counters for tests. */
   uint32_t transfers;
   uint32_t nacks;
