@@ -61,11 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   check(rc == 0, "a decoded message does not encode");
   struct fp_radio_msg back;
-  check(fp_radio_decode(buf, len, &back, &err) == 0,
-        "our own encoding does not decode");
+  check(fp_radio_decode(buf, len, &back, &err) == 0, "our own encoding does not decode");
   check(fp_radio_equal(&m, &back), "round trip changed the message");
-  check(fp_radio_encode(&back, again, sizeof again, &len2) == 0 &&
-          len2 == len && memcmp(buf, again, len) == 0,
+  check(fp_radio_encode(&back, again, sizeof again, &len2) == 0 && len2 == len &&
+            memcmp(buf, again, len) == 0,
         "encoding is not deterministic");
   return 0;
 }

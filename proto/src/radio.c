@@ -38,10 +38,9 @@ enum rkey {
 #define RB(k) (UINT32_C(1) << (k))
 
 static const char *const rkey_names[R_COUNT] = {
-  [R_UP_MS] = "up_ms", [R_V] = "v",       [R_SYN] = "syn", [R_ID] = "id",
-  [R_OK] = "ok",       [R_NAME] = "name", [R_ARGS] = "args",
-  [R_ERR] = "err",     [R_FW] = "fw",     [R_ASSET] = "asset",
-  [R_CH] = "ch",       [R_TS] = "ts",
+    [R_UP_MS] = "up_ms", [R_V] = "v",         [R_SYN] = "syn",   [R_ID] = "id",
+    [R_OK] = "ok",       [R_NAME] = "name",   [R_ARGS] = "args", [R_ERR] = "err",
+    [R_FW] = "fw",       [R_ASSET] = "asset", [R_CH] = "ch",     [R_TS] = "ts",
 };
 
 struct rspec {
@@ -52,13 +51,13 @@ struct rspec {
 };
 
 static const struct rspec rspecs[] = {
-  {FP_RADIO_TEL, "tel", RB(R_UP_MS) | RB(R_V), RB(R_SYN)},
-  {FP_RADIO_EVT, "evt", RB(R_NAME), RB(R_ARGS)},
-  {FP_RADIO_JOIN, "join", RB(R_FW), RB(R_ASSET)},
-  {FP_RADIO_CMD_ACK, "cmd_ack", RB(R_ID) | RB(R_OK), RB(R_ERR)},
-  {FP_RADIO_JOIN_ACK, "join_ack", RB(R_CH), RB(R_TS)},
-  {FP_RADIO_CMD, "cmd", RB(R_ID) | RB(R_NAME), RB(R_ARGS)},
-  {FP_RADIO_TIME, "time", RB(R_TS), 0},
+    {FP_RADIO_TEL, "tel", RB(R_UP_MS) | RB(R_V), RB(R_SYN)},
+    {FP_RADIO_EVT, "evt", RB(R_NAME), RB(R_ARGS)},
+    {FP_RADIO_JOIN, "join", RB(R_FW), RB(R_ASSET)},
+    {FP_RADIO_CMD_ACK, "cmd_ack", RB(R_ID) | RB(R_OK), RB(R_ERR)},
+    {FP_RADIO_JOIN_ACK, "join_ack", RB(R_CH), RB(R_TS)},
+    {FP_RADIO_CMD, "cmd", RB(R_ID) | RB(R_NAME), RB(R_ARGS)},
+    {FP_RADIO_TIME, "time", RB(R_TS), 0},
 };
 
 #define N_RSPECS (sizeof rspecs / sizeof rspecs[0])
@@ -95,8 +94,7 @@ const char *fp_radio_type_name(enum fp_radio_type t)
 /* ------------------------------------------------------------------ */
 /* Validation                                                         */
 
-static int vfail(struct fp_msg_error *e, int code, const char *key,
-                 const char *expected)
+static int vfail(struct fp_msg_error *e, int code, const char *key, const char *expected)
 {
   fp__msg_error_set(e, code, key, 0, "", expected);
   return code;
@@ -109,20 +107,18 @@ static int validate(const struct fp_radio_msg *m, struct fp_msg_error *e)
   case FP_RADIO_TEL:
     return fp__check_metrics(e, m->u.tel.v, m->u.tel.n_metrics);
   case FP_RADIO_EVT:
-    rc = fp__check_text(e, "name", m->u.evt.name, sizeof m->u.evt.name, 1,
-                        FP_MSG_NAME_MAX, X_EVT_NAME);
+    rc = fp__check_text(e, "name", m->u.evt.name, sizeof m->u.evt.name, 1, FP_MSG_NAME_MAX,
+                        X_EVT_NAME);
     return rc != 0 ? rc : fp__check_args(e, m->u.evt.args, m->u.evt.n_args);
   case FP_RADIO_JOIN:
-    rc = fp__check_text(e, "fw", m->u.join.fw, sizeof m->u.join.fw, 1,
-                        FP_MSG_FW_MAX, X_FW);
+    rc = fp__check_text(e, "fw", m->u.join.fw, sizeof m->u.join.fw, 1, FP_MSG_FW_MAX, X_FW);
     if (rc != 0)
       return rc;
-    return fp__check_text(e, "asset", m->u.join.asset,
-                          sizeof m->u.join.asset, 0, FP_MSG_ASSET_MAX,
+    return fp__check_text(e, "asset", m->u.join.asset, sizeof m->u.join.asset, 0, FP_MSG_ASSET_MAX,
                           X_ASSET);
   case FP_RADIO_CMD_ACK:
-    rc = fp__check_text(e, "err", m->u.cmd_ack.err, sizeof m->u.cmd_ack.err,
-                        0, FP_MSG_ERR_MAX, X_ERR);
+    rc = fp__check_text(e, "err", m->u.cmd_ack.err, sizeof m->u.cmd_ack.err, 0, FP_MSG_ERR_MAX,
+                        X_ERR);
     if (rc == 0 && !m->u.cmd_ack.ok && m->u.cmd_ack.err[0] == '\0')
       rc = vfail(e, FARM_EMISSING, "err", "");
     return rc;
@@ -161,8 +157,7 @@ static void put_u32_be(uint8_t *p, uint32_t v)
 
 static uint32_t get_u32_be(const uint8_t *p)
 {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         (uint32_t)p[3];
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
 static void put_key(struct fp_writer *w, enum rkey k)
@@ -252,8 +247,7 @@ static void put_body(struct fp_writer *w, const struct fp_radio_msg *m)
   }
 }
 
-int fp_radio_encode(const struct fp_radio_msg *m, uint8_t *buf, size_t cap,
-                    size_t *out_len)
+int fp_radio_encode(const struct fp_radio_msg *m, uint8_t *buf, size_t cap, size_t *out_len)
 {
   assert(m != NULL && out_len != NULL && (buf != NULL || cap == 0));
   int rc = fp_radio_validate(m, NULL);
@@ -287,8 +281,7 @@ int fp_radio_encode(const struct fp_radio_msg *m, uint8_t *buf, size_t cap,
 /* ------------------------------------------------------------------ */
 /* Decoding                                                           */
 
-int fp_radio_peek_header(const uint8_t *buf, size_t len,
-                         struct fp_radio_header *out)
+int fp_radio_peek_header(const uint8_t *buf, size_t len, struct fp_radio_header *out)
 {
   assert(out != NULL && (buf != NULL || len == 0));
   if (len > FP_RADIO_MTU)
@@ -358,8 +351,7 @@ static int get_field(struct fp__dec *d, struct fp_radio_msg *m, enum rkey k)
   return FARM_EINVAL;
 }
 
-static int fail(struct fp__dec *d, int code, const char *key, size_t offset,
-                const char *expected)
+static int fail(struct fp__dec *d, int code, const char *key, size_t offset, const char *expected)
 {
   fp__msg_error_set(d->err, code, key, offset, "", expected);
   return code;
@@ -367,8 +359,7 @@ static int fail(struct fp__dec *d, int code, const char *key, size_t offset,
 
 /* The body map, with a reader over the body alone: offsets in errors are
  * relative to the body here and moved to the payload by the caller. */
-static int decode_body(struct fp__dec *d, struct fp_radio_msg *m,
-                       const struct rspec *s, size_t len,
+static int decode_body(struct fp__dec *d, struct fp_radio_msg *m, const struct rspec *s, size_t len,
                        uint32_t *seen_out)
 {
   struct fp_item it;
@@ -405,8 +396,7 @@ static int decode_body(struct fp__dec *d, struct fp_radio_msg *m,
       }
     } else {
       for (unsigned j = 0; j < n_unknown; j++) {
-        if (unknown[j].len == key.len &&
-            memcmp(unknown[j].ptr, key.ptr, key.len) == 0)
+        if (unknown[j].len == key.len && memcmp(unknown[j].ptr, key.ptr, key.len) == 0)
           return fp__dec_fail_bytes(d, FARM_EDUPKEY, key, off);
       }
       unknown[n_unknown++] = key;
@@ -424,8 +414,8 @@ static int decode_body(struct fp__dec *d, struct fp_radio_msg *m,
 }
 
 /* The checks that need the whole body: required keys, err when !ok. */
-static int check_complete(struct fp__dec *d, const struct fp_radio_msg *m,
-                          const struct rspec *s, uint32_t seen)
+static int check_complete(struct fp__dec *d, const struct fp_radio_msg *m, const struct rspec *s,
+                          uint32_t seen)
 {
   uint32_t missing = s->required & ~seen;
   if (missing != 0) {
@@ -434,8 +424,7 @@ static int check_complete(struct fp__dec *d, const struct fp_radio_msg *m,
       k++;
     return fail(d, FARM_EMISSING, rkey_names[k], 0, "");
   }
-  if (m->type == FP_RADIO_CMD_ACK && !m->u.cmd_ack.ok &&
-      m->u.cmd_ack.err[0] == '\0')
+  if (m->type == FP_RADIO_CMD_ACK && !m->u.cmd_ack.ok && m->u.cmd_ack.err[0] == '\0')
     return fail(d, FARM_EMISSING, "err", 0, "");
   return 0;
 }
@@ -493,33 +482,28 @@ bool fp_radio_equal(const struct fp_radio_msg *a, const struct fp_radio_msg *b)
   switch (a->type) {
   case FP_RADIO_TEL: {
     const struct fp_radio_tel *x = &a->u.tel, *y = &b->u.tel;
-    return x->up_ms == y->up_ms && x->syn == y->syn &&
-           x->n_metrics == y->n_metrics && x->n_metrics <= FP_MSG_MAX_METRICS &&
-           fp__metrics_equal(x->v, y->v, x->n_metrics);
+    return x->up_ms == y->up_ms && x->syn == y->syn && x->n_metrics == y->n_metrics &&
+           x->n_metrics <= FP_MSG_MAX_METRICS && fp__metrics_equal(x->v, y->v, x->n_metrics);
   }
   case FP_RADIO_EVT: {
     const struct fp_radio_evt *x = &a->u.evt, *y = &b->u.evt;
     return strcmp(x->name, y->name) == 0 && x->n_args == y->n_args &&
-           x->n_args <= FP_MSG_MAX_ARGS &&
-           fp__args_equal(x->args, y->args, x->n_args);
+           x->n_args <= FP_MSG_MAX_ARGS && fp__args_equal(x->args, y->args, x->n_args);
   }
   case FP_RADIO_JOIN:
-    return strcmp(a->u.join.fw, b->u.join.fw) == 0 &&
-           strcmp(a->u.join.asset, b->u.join.asset) == 0;
+    return strcmp(a->u.join.fw, b->u.join.fw) == 0 && strcmp(a->u.join.asset, b->u.join.asset) == 0;
   case FP_RADIO_CMD_ACK: {
     const struct fp_radio_cmd_ack *x = &a->u.cmd_ack, *y = &b->u.cmd_ack;
     return x->id == y->id && x->ok == y->ok && strcmp(x->err, y->err) == 0;
   }
   case FP_RADIO_JOIN_ACK: {
     const struct fp_radio_join_ack *x = &a->u.join_ack, *y = &b->u.join_ack;
-    return x->ch == y->ch && x->has_ts == y->has_ts &&
-           (!x->has_ts || x->ts == y->ts);
+    return x->ch == y->ch && x->has_ts == y->has_ts && (!x->has_ts || x->ts == y->ts);
   }
   case FP_RADIO_CMD: {
     const struct fp_radio_cmd *x = &a->u.cmd, *y = &b->u.cmd;
-    return x->id == y->id && strcmp(x->name, y->name) == 0 &&
-           x->n_args == y->n_args && x->n_args <= FP_MSG_MAX_ARGS &&
-           fp__args_equal(x->args, y->args, x->n_args);
+    return x->id == y->id && strcmp(x->name, y->name) == 0 && x->n_args == y->n_args &&
+           x->n_args <= FP_MSG_MAX_ARGS && fp__args_equal(x->args, y->args, x->n_args);
   }
   case FP_RADIO_TIME:
     return a->u.time.ts == b->u.time.ts;

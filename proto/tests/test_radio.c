@@ -23,8 +23,8 @@
 #include "testsupport.h"
 
 static const enum fp_radio_type all_types[] = {
-  FP_RADIO_TEL,      FP_RADIO_EVT, FP_RADIO_JOIN, FP_RADIO_CMD_ACK,
-  FP_RADIO_JOIN_ACK, FP_RADIO_CMD, FP_RADIO_TIME,
+    FP_RADIO_TEL,      FP_RADIO_EVT, FP_RADIO_JOIN, FP_RADIO_CMD_ACK,
+    FP_RADIO_JOIN_ACK, FP_RADIO_CMD, FP_RADIO_TIME,
 };
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
@@ -75,8 +75,7 @@ static void sample(enum fp_radio_type type, bool full, struct fp_radio_msg *m)
       add_arg(e->args, &e->n_args, "ch", FP_ARG_INT)->v.i = 2;
       add_arg(e->args, &e->n_args, "on", FP_ARG_BOOL)->v.b = true;
       add_arg(e->args, &e->n_args, "level", FP_ARG_FLOAT)->v.f = 0.1;
-      strcpy(add_arg(e->args, &e->n_args, "src", FP_ARG_STR)->v.s,
-             "caf\xc3\xa9");
+      strcpy(add_arg(e->args, &e->n_args, "src", FP_ARG_STR)->v.s, "caf\xc3\xa9");
       add_arg(e->args, &e->n_args, "neg", FP_ARG_INT)->v.i = INT64_MIN;
     }
     break;
@@ -196,10 +195,9 @@ static void test_direction_and_names(void **state)
  *   a3 "syn" c3               true
  */
 static const uint8_t tel_vector[] = {
-  0x01, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x2a, /* header */
-  0x83, 0xa5, 'u',  'p',  '_',  'm',  's',  0xce, 0x00, 0x01, 0xe2, 0x40,
-  0xa1, 'v',  0x81, 0xa6, 't',  'e',  'm',  'p',  '_',  'c',  0xca, 0x41,
-  0xac, 0x00, 0x00, 0xa3, 's',  'y',  'n',  0xc3,
+    0x01, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x2a, /* header */
+    0x83, 0xa5, 'u',  'p',  '_',  'm',  's',  0xce, 0x00, 0x01, 0xe2, 0x40, 0xa1, 'v', 0x81, 0xa6,
+    't',  'e',  'm',  'p',  '_',  'c',  0xca, 0x41, 0xac, 0x00, 0x00, 0xa3, 's',  'y', 'n',  0xc3,
 };
 
 static void test_vector_tel(void **state)
@@ -220,8 +218,7 @@ static void test_vector_tel(void **state)
   assert_memory_equal(buf, tel_vector, sizeof tel_vector);
 
   struct fp_radio_msg back;
-  assert_int_equal(fp_radio_decode(tel_vector, sizeof tel_vector, &back, NULL),
-                   0);
+  assert_int_equal(fp_radio_decode(tel_vector, sizeof tel_vector, &back, NULL), 0);
   assert_true(fp_radio_equal(&m, &back));
 }
 
@@ -231,9 +228,9 @@ static void test_decode_any_key_order(void **state)
 {
   (void)state;
   static const uint8_t p[] = {
-    0x01, 0x82, 0, 0, 0, 1, 0, 0, 0, 2, /* CMD boot 1 seq 2 */
-    0x82, 0xa4, 'n', 'a', 'm', 'e', 0xa6, 'r', 'e', 'b', 'o', 'o', 't',
-    0xd9, 0x02, 'i', 'd', 0xcf, 0, 0, 0, 0, 0, 0, 0, 9,
+      0x01, 0x82, 0,   0,   0,    1,   0,    0,   0,   2, /* CMD boot 1 seq 2 */
+      0x82, 0xa4, 'n', 'a', 'm',  'e', 0xa6, 'r', 'e', 'b', 'o', 'o', 't',
+      0xd9, 0x02, 'i', 'd', 0xcf, 0,   0,    0,   0,   0,   0,   0,   9,
   };
   struct fp_radio_msg m;
   assert_int_equal(fp_radio_decode(p, sizeof p, &m, NULL), 0);
@@ -262,8 +259,7 @@ static void pl_begin(struct pl *p, uint8_t version, uint8_t type)
   p->buf[1] = type;
   p->buf[5] = 1; /* boot 1 */
   p->buf[9] = 7; /* seq 7 */
-  fp_mp_writer_init(&p->w, p->buf + FP_RADIO_HEADER_LEN,
-                    sizeof p->buf - FP_RADIO_HEADER_LEN);
+  fp_mp_writer_init(&p->w, p->buf + FP_RADIO_HEADER_LEN, sizeof p->buf - FP_RADIO_HEADER_LEN);
 }
 
 static size_t pl_len(const struct pl *p)
@@ -280,8 +276,8 @@ static void raw(struct pl *p, const uint8_t *bytes, size_t n)
 }
 
 /* Decodes and checks code, key, `in` and offset (offset SIZE_MAX: any). */
-static void expect(const uint8_t *buf, size_t len, int code, const char *key,
-                   const char *in, size_t offset)
+static void expect(const uint8_t *buf, size_t len, int code, const char *key, const char *in,
+                   size_t offset)
 {
   struct fp_radio_msg m;
   struct fp_msg_error err;
@@ -289,8 +285,7 @@ static void expect(const uint8_t *buf, size_t len, int code, const char *key,
   char text[160];
   fp_msg_error_format(&err, text, sizeof text);
   if (rc != code)
-    fail_msg("got %s (%s), expected %s", farm_errname(rc), text,
-             farm_errname(code));
+    fail_msg("got %s (%s), expected %s", farm_errname(rc), text, farm_errname(code));
   assert_int_equal(err.code, code);
   assert_string_equal(err.key, key);
   assert_string_equal(err.in, in);
@@ -299,8 +294,7 @@ static void expect(const uint8_t *buf, size_t len, int code, const char *key,
   assert_true(err.offset <= len);
 }
 
-static void expect_pl(const struct pl *p, int code, const char *key,
-                      const char *in, size_t offset)
+static void expect_pl(const struct pl *p, int code, const char *key, const char *in, size_t offset)
 {
   expect(p->buf, pl_len(p), code, key, in, offset);
 }
@@ -344,8 +338,7 @@ static void test_wrong_version(void **state)
     tel_body(&p);
     expect_pl(&p, FARM_EUNSUPPORTED, "", "", 0);
     struct fp_radio_header h;
-    assert_int_equal(fp_radio_peek_header(p.buf, pl_len(&p), &h),
-                     FARM_EUNSUPPORTED);
+    assert_int_equal(fp_radio_peek_header(p.buf, pl_len(&p), &h), FARM_EUNSUPPORTED);
   }
 }
 
@@ -377,8 +370,7 @@ static void test_short_payloads(void **state)
   }
   expect(NULL, 0, FARM_ETRUNCATED, "", "", 0);
   /* A header without a body. */
-  expect(p.buf, FP_RADIO_HEADER_LEN, FARM_ETRUNCATED, "", "",
-         FP_RADIO_HEADER_LEN);
+  expect(p.buf, FP_RADIO_HEADER_LEN, FARM_ETRUNCATED, "", "", FP_RADIO_HEADER_LEN);
   /* Every cut inside the body: the payload length does not match. */
   for (size_t n = FP_RADIO_HEADER_LEN + 1; n < full; n++) {
     struct fp_radio_msg m;
@@ -401,8 +393,7 @@ static void test_oversized_payloads(void **state)
   expect(p.buf, FP_RADIO_MTU + 1, FARM_ETOOBIG, "", "", 0);
   expect(p.buf, sizeof p.buf, FARM_ETOOBIG, "", "", 0);
   struct fp_radio_header h;
-  assert_int_equal(fp_radio_peek_header(p.buf, FP_RADIO_MTU + 1, &h),
-                   FARM_ETOOBIG);
+  assert_int_equal(fp_radio_peek_header(p.buf, FP_RADIO_MTU + 1, &h), FARM_ETOOBIG);
   /* Exactly 250 with trailing zeros is a length mismatch, not too big. */
   expect(p.buf, FP_RADIO_MTU, FARM_ETRAILING, "", "", n);
 }
@@ -426,9 +417,8 @@ static void test_body_not_matching_type(void **state)
     uint8_t type;
     const char *missing;
   } cases[] = {
-    {FP_RADIO_EVT, "name"},     {FP_RADIO_JOIN, "fw"},
-    {FP_RADIO_CMD_ACK, "id"},   {FP_RADIO_JOIN_ACK, "ch"},
-    {FP_RADIO_CMD, "id"},       {FP_RADIO_TIME, "ts"},
+      {FP_RADIO_EVT, "name"},    {FP_RADIO_JOIN, "fw"}, {FP_RADIO_CMD_ACK, "id"},
+      {FP_RADIO_JOIN_ACK, "ch"}, {FP_RADIO_CMD, "id"},  {FP_RADIO_TIME, "ts"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct pl p;
@@ -699,10 +689,9 @@ static void test_impossible_metrics(void **state)
     const char *name;
     double v;
   } cases[] = {
-    {"temp_c", NAN},   {"temp_c", INFINITY}, {"temp_c", -INFINITY},
-    {"temp_c", 125.5}, {"temp_c", -40.5},    {"rh_pct", -0.5},
-    {"rh_pct", 100.5}, {"lux", -1},          {"air_ppm", 100001},
-    {"other", NAN},
+      {"temp_c", NAN},     {"temp_c", INFINITY}, {"temp_c", -INFINITY}, {"temp_c", 125.5},
+      {"temp_c", -40.5},   {"rh_pct", -0.5},     {"rh_pct", 100.5},     {"lux", -1},
+      {"air_ppm", 100001}, {"other", NAN},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct pl p;
@@ -807,9 +796,9 @@ static void test_invalid_utf8(void **state)
 {
   (void)state;
   static const uint8_t bad[][3] = {
-    {0xc0, 0xaf, 0},    /* overlong '/' */
-    {0xed, 0xa0, 0x80}, /* a surrogate, U+D800 */
-    {0xff, 'a', 'b'},   /* never valid */
+      {0xc0, 0xaf, 0},    /* overlong '/' */
+      {0xed, 0xa0, 0x80}, /* a surrogate, U+D800 */
+      {0xff, 'a', 'b'},   /* never valid */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     size_t n = bad[i][2] == 0 ? 2 : 3;
@@ -941,7 +930,7 @@ static void test_encode_sizes(void **state)
   for (int i = 0; i < FP_MSG_MAX_METRICS; i++) {
     char name[FP_MSG_KEY_MAX + 1];
     snprintf(name, sizeof name, "metric_%08d", i); /* 15 characters */
-    add_metric(&m.u.tel, name, 0.1);                /* float64 */
+    add_metric(&m.u.tel, name, 0.1);               /* float64 */
   }
   uint8_t buf[FP_RADIO_MTU + 64];
   size_t len = 0;
@@ -1005,8 +994,8 @@ static int write_corpus(const char *dir)
       if (fp_radio_encode(&m, buf, sizeof buf, &len) != 0)
         return 1;
       char path[512];
-      snprintf(path, sizeof path, "%s/%s-%s", dir,
-               fp_radio_type_name(all_types[i]), full ? "full" : "min");
+      snprintf(path, sizeof path, "%s/%s-%s", dir, fp_radio_type_name(all_types[i]),
+               full ? "full" : "min");
       FILE *f = fopen(path, "wb");
       if (f == NULL || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
         return 1;
@@ -1022,30 +1011,30 @@ int main(int argc, char **argv)
   if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
     return write_corpus(argv[2]);
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_roundtrip_every_type),
-    cmocka_unit_test(test_direction_and_names),
-    cmocka_unit_test(test_vector_tel),
-    cmocka_unit_test(test_decode_any_key_order),
-    cmocka_unit_test(test_builder_baseline),
-    cmocka_unit_test(test_wrong_version),
-    cmocka_unit_test(test_unknown_type),
-    cmocka_unit_test(test_short_payloads),
-    cmocka_unit_test(test_oversized_payloads),
-    cmocka_unit_test(test_trailing_bytes),
-    cmocka_unit_test(test_body_not_matching_type),
-    cmocka_unit_test(test_body_not_a_map),
-    cmocka_unit_test(test_declared_lengths_beyond_input),
-    cmocka_unit_test(test_nesting_too_deep),
-    cmocka_unit_test(test_wrong_types),
-    cmocka_unit_test(test_out_of_range),
-    cmocka_unit_test(test_impossible_metrics),
-    cmocka_unit_test(test_duplicate_keys),
-    cmocka_unit_test(test_invalid_utf8),
-    cmocka_unit_test(test_cmd_ack_err_rules),
-    cmocka_unit_test(test_unknown_keys_skipped),
-    cmocka_unit_test(test_encode_refusals),
-    cmocka_unit_test(test_encode_sizes),
-    cmocka_unit_test(test_equal_detects_differences),
+      cmocka_unit_test(test_roundtrip_every_type),
+      cmocka_unit_test(test_direction_and_names),
+      cmocka_unit_test(test_vector_tel),
+      cmocka_unit_test(test_decode_any_key_order),
+      cmocka_unit_test(test_builder_baseline),
+      cmocka_unit_test(test_wrong_version),
+      cmocka_unit_test(test_unknown_type),
+      cmocka_unit_test(test_short_payloads),
+      cmocka_unit_test(test_oversized_payloads),
+      cmocka_unit_test(test_trailing_bytes),
+      cmocka_unit_test(test_body_not_matching_type),
+      cmocka_unit_test(test_body_not_a_map),
+      cmocka_unit_test(test_declared_lengths_beyond_input),
+      cmocka_unit_test(test_nesting_too_deep),
+      cmocka_unit_test(test_wrong_types),
+      cmocka_unit_test(test_out_of_range),
+      cmocka_unit_test(test_impossible_metrics),
+      cmocka_unit_test(test_duplicate_keys),
+      cmocka_unit_test(test_invalid_utf8),
+      cmocka_unit_test(test_cmd_ack_err_rules),
+      cmocka_unit_test(test_unknown_keys_skipped),
+      cmocka_unit_test(test_encode_refusals),
+      cmocka_unit_test(test_encode_sizes),
+      cmocka_unit_test(test_equal_detects_differences),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -151,15 +151,13 @@ int fp_radio_validate(const struct fp_radio_msg *m, struct fp_msg_error *err);
 /*
  * Encodes m (header, then its body as one MessagePack map) into buf (cap
  * bytes; FP_RADIO_MTU always suffices). A message decoded from a payload
- * may not re-encode within the MTU: integer metric values become floats. Validates first and writes nothing
- * that fp_radio_decode would reject. Optional fields are written only when
- * present (syn only when true). Returns 0 and *out_len (11..FP_RADIO_MTU),
- * an error of fp_radio_validate, FARM_ETOOBIG (valid, but the payload would
- * exceed FP_RADIO_MTU: fewer metrics or shorter names), or FARM_ENOSPC (it
- * fits FP_RADIO_MTU but not cap).
+ * may not re-encode within the MTU: integer metric values become floats. Validates first and writes
+ * nothing that fp_radio_decode would reject. Optional fields are written only when present (syn
+ * only when true). Returns 0 and *out_len (11..FP_RADIO_MTU), an error of fp_radio_validate,
+ * FARM_ETOOBIG (valid, but the payload would exceed FP_RADIO_MTU: fewer metrics or shorter names),
+ * or FARM_ENOSPC (it fits FP_RADIO_MTU but not cap).
  */
-int fp_radio_encode(const struct fp_radio_msg *m, uint8_t *buf, size_t cap,
-                    size_t *out_len);
+int fp_radio_encode(const struct fp_radio_msg *m, uint8_t *buf, size_t cap, size_t *out_len);
 
 /*
  * Reads and checks the header of buf[0..len) only. Returns 0 and *out, or
@@ -168,8 +166,7 @@ int fp_radio_encode(const struct fp_radio_msg *m, uint8_t *buf, size_t cap,
  * FARM_EUNKNOWN (type is not a radio message type), in that order of
  * precedence.
  */
-int fp_radio_peek_header(const uint8_t *buf, size_t len,
-                         struct fp_radio_header *out);
+int fp_radio_peek_header(const uint8_t *buf, size_t len, struct fp_radio_header *out);
 
 /*
  * Decodes one radio payload buf[0..len). The input is untrusted and only
