@@ -128,16 +128,25 @@ size_t jw_format_double(char *buf, size_t cap, double d)
 {
   assert(isfinite(d) && cap >= 32);
   int n = 0;
-  /* 17 significant digits always identify a double (IEEE 754 §5.12.2). */
-  for (int prec = 1; prec <= 17; prec++) {
-    n = snprintf(buf, cap, "%.*g", prec, d);
+  int prec = 1;
+  /* The fewest significant digits that read back to the same double; 17
+   * always suffice (IEEE 754 §5.12.2). */
+  for (; prec <= 17; prec++) {
+    n = snprintf(buf, cap, "%.*e", prec - 1, d);
     if (strtod(buf, NULL) == d)
       break;
   }
-  /* Without '.' or exponent the text would read back as an integer. */
-  if (strpbrk(buf, ".e") == NULL) {
-    memcpy(buf + n, ".0", 3);
-    n += 2;
+  /* People read 1520.0 and 0.0012 better than 1.52e+03 and 1.2e-03: use
+   * positional notation for exponents -4..15 (as Python's repr does), with as many
+   * decimals as the significant digits need (at least one, so the text
+   * reads back as a float, not an integer). */
+  int exp10 = atoi(strchr(buf, 'e') + 1);
+  if (exp10 >= -4 && exp10 < 16) {
+    int decimals = prec - 1 - exp10;
+    if (decimals < 1)
+      decimals = 1;
+    n = snprintf(buf, cap, "%.*f", decimals, d);
+    assert(strtod(buf, NULL) == d);
   }
   return (size_t)n;
 }

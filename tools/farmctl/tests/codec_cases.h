@@ -99,7 +99,7 @@ static const struct round_case round_cases[] = {
     {C, "1.0", "f93c00"},
     {C, "-0.0", "f98000"},
     {C, "65504.0", "f97bff"},
-    {C, "1e+05", "fa47c35000"},
+    {C, "100000.0", "fa47c35000"},
     {C, "1.1", "fb3ff199999999999a"},
     /* 5.960464477539063e-08 would be shorter, but %.16g rounds the exact
      * ...0625 to even (...062), which reads back as another double. */
