@@ -260,6 +260,26 @@ void fh_spawn(struct fh_proc *p, const char *const argv[], const char *const env
   close(fd);
 }
 
+int fh_wait(struct fh_proc *p, int timeout_ms)
+{
+  if (p->pid <= 0)
+    return -1;
+  long long end = now_ms() + timeout_ms;
+  int status;
+  for (;;) {
+    pid_t r = waitpid(p->pid, &status, WNOHANG);
+    if (r == p->pid)
+      break;
+    if (now_ms() > end) {
+      fh_stop(p, SIGKILL, 1000);
+      return -1;
+    }
+    sleep_ms(10);
+  }
+  p->pid = 0;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 bool fh_alive(struct fh_proc *p)
 {
   if (p->pid <= 0)

@@ -64,6 +64,9 @@ void fh_spawn(struct fh_proc *p, const char *const argv[], const char *const env
 /* Sends sig and waits up to timeout_ms, then SIGKILL. Returns the exit
  * status (128 + signal when killed). No-op returning -1 when not running. */
 int fh_stop(struct fh_proc *p, int sig, int timeout_ms);
+/* Waits up to timeout_ms for the process to exit by itself and returns its
+ * exit status (128 + signal if killed); kills it and returns -1 on timeout. */
+int fh_wait(struct fh_proc *p, int timeout_ms);
 /* True while the process has not exited (reaps it when it has). */
 bool fh_alive(struct fh_proc *p);
 /* Prints the last lines of the process log to stderr (for failures). */
