@@ -285,6 +285,10 @@ int fd_mqtt_new(const struct fd_mqtt_config *cfg, const struct fd_log *log,
   rc = FARM_EIO;
   if (mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5))
     goto fail;
+  /* Our own thread runs the loop: without this, a publish from another
+   * thread writes to the (TLS) socket itself, racing the loop. */
+  if (mosquitto_threaded_set(m->mosq, true))
+    goto fail;
   if (cfg->tls) {
     if (mosquitto_tls_set(m->mosq, cfg->ca_file, NULL, cfg->cert_file, cfg->key_file, NULL))
       goto fail;

@@ -432,7 +432,8 @@ int st_store_write_batch(struct st_db *db, struct st_reading *rows, size_t n,
     return FARM_ENOMEM;
   for (size_t i = 0; i < n; i++)
     sorted[i] = &rows[i];
-  qsort(sorted, n, sizeof *sorted, cmp_key);
+  if (n)
+    qsort(sorted, n, sizeof *sorted, cmp_key);
 
   int rc = st_db_begin(db);
   if (rc == 0 && nseqs)
@@ -444,7 +445,8 @@ int st_store_write_batch(struct st_db *db, struct st_reading *rows, size_t n,
     for (size_t i = 0; i < n; i++)
       if (rows[i].inserted)
         sorted[ni++] = &rows[i];
-    qsort(sorted, ni, sizeof *sorted, cmp_series);
+    if (ni)
+      qsort(sorted, ni, sizeof *sorted, cmp_series);
   }
   if (rc == 0 && ni)
     rc = upsert_rollup(db, "rollup_minute", 60000, sorted, ni);

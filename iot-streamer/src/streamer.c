@@ -514,7 +514,8 @@ static void flush(struct streamer *s)
   int64_t now = fd_mono_ms();
   if (s->db_retry_at && now < s->db_retry_at)
     return;
-  qsort(s->seqs, s->nseqs, sizeof *s->seqs, cmp_seq_site);
+  if (s->nseqs)
+    qsort(s->seqs, s->nseqs, sizeof *s->seqs, cmp_seq_site);
   int rc = st_store_write_batch(s->db, s->rows, s->nrows, s->seqs, s->nseqs);
   if (rc != 0) {
     atomic_fetch_add(&s->m.batch_errors, 1);
