@@ -24,10 +24,11 @@ void st_metric_range(const char *name, double *min, double *max)
     const char *name;
     double min, max;
   } known[] = {
-      {"temperature", -40.0, 125.0}, /* SHT4x operating range */
-      {"humidity", 0.0, 100.0},      /* %RH */
-      {"lux", 0.0, 200000.0},        /* direct sunlight is ~120 klx */
-      {"air_quality", 0.0, 100000.0} /* MQ135, ppm */
+      /* docs/protocol.md §4.6: the project's sensors and their limits. */
+      {"temp_c", -40.0, 125.0},     /* SHT41 datasheet, operating range */
+      {"rh_pct", 0.0, 100.0},       /* relative humidity */
+      {"lux", 0.0, 200000.0},       /* full scale of the light front end */
+      {"air_ppm", 0.0, 100000.0},   /* MQ135, clamped */
   };
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
     if (strcmp(name, known[i].name) == 0) {

@@ -63,8 +63,8 @@ int st_parse_telemetry(const void *payload, size_t len, size_t max_len, int64_t 
                        struct st_telemetry *out, int64_t *edge_seq, enum st_reject *why,
                        char *detail, size_t dlen);
 
-/* Physical range of a metric by name (SHT4x datasheet §2 for temperature
- * and humidity); unknown names get a wide sanity range. */
+/* Physical range of a metric by name (docs/protocol.md §4.6: temp_c,
+ * rh_pct, lux, air_ppm); other names get a wide sanity range. */
 void st_metric_range(const char *name, double *min, double *max);
 
 struct st_status {

@@ -29,8 +29,8 @@ static void test_valid_telemetry(void **state)
   int64_t es;
   assert_int_equal(tel("{\"edge_seq\":7,\"boot\":3,\"seq\":4294967295,\"ts\":1700000000000,"
                        "\"up_ms\":1234,\"rx_ts\":1700000000100,\"rssi\":-61,\"hist\":true,"
-                       "\"synthetic\":false,\"v\":{\"temperature\":21.5,\"humidity\":40,"
-                       "\"lux\":0,\"air_quality\":412.25,\"relay_1\":1}}",
+                       "\"synthetic\":false,\"v\":{\"temp_c\":21.5,\"rh_pct\":40,"
+                       "\"lux\":0,\"air_ppm\":412.25,\"relay_1\":1}}",
                        &t, &why, &es),
                    0);
   assert_int_equal(es, 7);
@@ -45,9 +45,9 @@ static void test_valid_telemetry(void **state)
   assert_true(t.hist);
   assert_false(t.synthetic);
   assert_int_equal(t.nmetrics, 5);
-  assert_string_equal(t.m[0].name, "temperature");
+  assert_string_equal(t.m[0].name, "temp_c");
   assert_true(t.m[0].value == 21.5);
-  assert_string_equal(t.m[3].name, "air_quality");
+  assert_string_equal(t.m[3].name, "air_ppm");
   assert_true(t.m[3].value == 412.25);
 
   /* Optional fields absent; null counts as absent. */
@@ -98,8 +98,8 @@ static void test_refused_telemetry(void **state)
       {"{\"edge_seq\":2,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"t\":\"hot\"}}", ST_REJ_FIELD, 2},
       {"{\"edge_seq\":2,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"t\":true}}", ST_REJ_FIELD, 2},
       {"{\"edge_seq\":2,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"Temp\":1}}", ST_REJ_RANGE, 2},
-      {"{\"edge_seq\":2,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"temperature\":500}}", ST_REJ_RANGE, 2},
-      {"{\"edge_seq\":2,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"humidity\":-0.1}}", ST_REJ_RANGE, 2},
+      {"{\"edge_seq\":2,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"temp_c\":500}}", ST_REJ_RANGE, 2},
+      {"{\"edge_seq\":2,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"rh_pct\":-0.1}}", ST_REJ_RANGE, 2},
       {"{\"edge_seq\":2,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"x\":1e10}}", ST_REJ_RANGE, 2},
       {"{\"edge_seq\":2,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"x\":1e999}}", ST_REJ_JSON, 0},
       {many, ST_REJ_RANGE, 9},
@@ -190,9 +190,9 @@ static void test_metric_ranges(void **state)
 {
   (void)state;
   double lo, hi;
-  st_metric_range("temperature", &lo, &hi);
+  st_metric_range("temp_c", &lo, &hi);
   assert_true(lo == -40.0 && hi == 125.0);
-  st_metric_range("humidity", &lo, &hi);
+  st_metric_range("rh_pct", &lo, &hi);
   assert_true(lo == 0.0 && hi == 100.0);
   st_metric_range("anything", &lo, &hi);
   assert_true(lo == -1e9 && hi == 1e9);

@@ -456,15 +456,15 @@ static void test_duplicates_and_out_of_order(void **state)
   long long es = 0;
   for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
     char v[128];
-    snprintf(v, sizeof v, "\"temperature\":%d.5,\"humidity\":%d", 20 + seqs[i], 40 + seqs[i]);
+    snprintf(v, sizeof v, "\"temp_c\":%d.5,\"rh_pct\":%d", 20 + seqs[i], 40 + seqs[i]);
     tel(e, "s1", "a1b2c3d4e5f6", ++es, 7, seqs[i], t0 + seqs[i] * 1000LL, false, v);
   }
-  tel(e, "s1", "a1b2c3d4e5f6", ++es, 8, 1, t0 + 10000, false, "\"temperature\":30");
+  tel(e, "s1", "a1b2c3d4e5f6", ++es, 8, 1, t0 + 10000, false, "\"temp_c\":30");
   wait_watermark("s1", es);
 
   /* 5 distinct (boot 7) seqs × 2 metrics + 1 reading of boot 8. */
   assert_int_equal(readings_of("s1"), 11);
-  struct st_param p[] = {ST_TEXT("a1b2c3d4e5f6"), ST_TEXT("temperature")};
+  struct st_param p[] = {ST_TEXT("a1b2c3d4e5f6"), ST_TEXT("temp_c")};
   assert_int_equal(qi("SELECT count(DISTINCT seq) FROM readings WHERE device = $1 AND metric = $2 AND boot = 7", p, 2), 5);
   assert_true(qd("SELECT value FROM readings WHERE device = $1 AND metric = $2 AND boot = 7 AND seq = 4", p, 2) == 24.5);
   /* The first copy of seq 2 is the one kept: edge_seq 3, not the resend 6. */
@@ -559,8 +559,8 @@ static void test_bad_inputs_are_counted_and_dropped(void **state)
       {NULL, "{\"edge_seq\":2,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":[1]}", "field"},
       {NULL, "{\"edge_seq\":3,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"t\":\"hot\"}}", "field"},
       /* §13: physically impossible values, out-of-range fields. */
-      {NULL, "{\"edge_seq\":4,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"temperature\":900}}", "range"},
-      {NULL, "{\"edge_seq\":5,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"humidity\":101}}", "range"},
+      {NULL, "{\"edge_seq\":4,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"temp_c\":900}}", "range"},
+      {NULL, "{\"edge_seq\":5,\"boot\":1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"rh_pct\":101}}", "range"},
       {NULL, "{\"edge_seq\":6,\"boot\":-1,\"seq\":1,\"ts\":1700000000000,\"v\":{\"t\":1}}", "range"},
       {NULL, "{\"edge_seq\":7,\"boot\":1,\"seq\":1,\"ts\":5,\"v\":{\"t\":1}}", "range"},
       {NULL, "{\"edge_seq\":8,\"boot\":1,\"seq\":1,\"ts\":99999999999999,\"v\":{\"t\":1}}", "range"},
@@ -582,7 +582,7 @@ static void test_bad_inputs_are_counted_and_dropped(void **state)
   want[1]++;
   /* A good one last: everything before it has been handled once it is in. */
   long long ts = wall_ms() - 1000;
-  tel(e, "s3", "d3", 10, 1, 1, ts, false, "\"temperature\":21");
+  tel(e, "s3", "d3", 10, 1, 1, ts, false, "\"temp_c\":21");
   /* The refused messages with a readable edge_seq (1..9) count as handled. */
   wait_watermark("s3", 10);
   for (int k = 0; k < 5; k++) {
@@ -651,12 +651,12 @@ static void test_history_does_not_raise_live_alerts(void **state)
 {
   (void)state;
   struct client *e = client_open("edge-s4", "t-edge-s4");
-  add_rule("too hot", "threshold", "s4", NULL, "temperature", ">", 30, true, 0);
+  add_rule("too hot", "threshold", "s4", NULL, "temp_c", ">", 30, true, 0);
   reload_rules();
   long long t0 = wall_ms() - 600000;
   /* Replayed backlog, far above the threshold: stored, flagged, no alert. */
   for (int i = 1; i <= 5; i++)
-    tel(e, "s4", "d4", i, 1, i, t0 + i * 1000, true, "\"temperature\":45");
+    tel(e, "s4", "d4", i, 1, i, t0 + i * 1000, true, "\"temp_c\":45");
   wait_watermark("s4", 5);
   assert_int_equal(readings_of("s4"), 5);
   struct st_param p = ST_TEXT("s4");
@@ -664,12 +664,12 @@ static void test_history_does_not_raise_live_alerts(void **state)
   pump(300);
   assert_int_equal(alerts_in("d4", "open"), 0);
   /* The same value live opens one alert; cooling down resolves it. */
-  tel(e, "s4", "d4", 6, 1, 6, t0 + 6000, false, "\"temperature\":45");
+  tel(e, "s4", "d4", 6, 1, 6, t0 + 6000, false, "\"temp_c\":45");
   wait_alerts("d4", "open", 1);
-  tel(e, "s4", "d4", 7, 1, 7, t0 + 7000, false, "\"temperature\":46");
+  tel(e, "s4", "d4", 7, 1, 7, t0 + 7000, false, "\"temp_c\":46");
   wait_watermark("s4", 7);
   assert_int_equal(alerts_in("d4", "open"), 1); /* not a second one */
-  tel(e, "s4", "d4", 8, 1, 8, t0 + 8000, false, "\"temperature\":25");
+  tel(e, "s4", "d4", 8, 1, 8, t0 + 8000, false, "\"temp_c\":25");
   wait_alerts("d4", "resolved", 1);
   assert_int_equal(alerts_in("d4", "open"), 0);
 }
@@ -689,9 +689,9 @@ static void test_alert_rules_and_lifecycle(void **state)
   struct client *e = client_open("edge-s5", "t-edge-s5");
   struct client *gw = client_open("web-gateway", "t-gw");
   assert_int_equal(fd_mqtt_subscribe(gw->m, "v1/farm/s5/+/event", 1, false), 0);
-  add_rule("hot for a minute", "threshold", "s5", "th", "temperature", ">=", 30, true, 60000);
+  add_rule("hot for a minute", "threshold", "s5", "th", "temp_c", ">=", 30, true, 60000);
   add_rule("fast change", "rate", "s5", "rt", "lux", ">", 100, true, 0);
-  add_rule("stuck sensor", "flatline", "s5", "fl", "humidity", NULL, 0.01, true, 10000);
+  add_rule("stuck sensor", "flatline", "s5", "fl", "rh_pct", NULL, 0.01, true, 10000);
   add_rule("offline", "offline", "s5", "off", NULL, NULL, 3, true, 0);
   reload_rules();
   long long t0 = wall_ms() - 900000;
@@ -699,17 +699,17 @@ static void test_alert_rules_and_lifecycle(void **state)
 
   /* Threshold for a duration, on reading time: 30 at t0, t0+30 s: not yet;
    * t0+60 s: held for 60 s, opens. */
-  tel(e, "s5", "th", ++es, 1, 1, t0, false, "\"temperature\":30");
-  tel(e, "s5", "th", ++es, 1, 2, t0 + 30000, false, "\"temperature\":35");
+  tel(e, "s5", "th", ++es, 1, 1, t0, false, "\"temp_c\":30");
+  tel(e, "s5", "th", ++es, 1, 2, t0 + 30000, false, "\"temp_c\":35");
   wait_watermark("s5", es);
   assert_int_equal(alerts_in("th", "open"), 0);
   /* A dip below resets the clock. */
-  tel(e, "s5", "th", ++es, 1, 3, t0 + 40000, false, "\"temperature\":29");
-  tel(e, "s5", "th", ++es, 1, 4, t0 + 50000, false, "\"temperature\":31");
-  tel(e, "s5", "th", ++es, 1, 5, t0 + 100000, false, "\"temperature\":31");
+  tel(e, "s5", "th", ++es, 1, 3, t0 + 40000, false, "\"temp_c\":29");
+  tel(e, "s5", "th", ++es, 1, 4, t0 + 50000, false, "\"temp_c\":31");
+  tel(e, "s5", "th", ++es, 1, 5, t0 + 100000, false, "\"temp_c\":31");
   wait_watermark("s5", es);
   assert_int_equal(alerts_in("th", "open"), 0);
-  tel(e, "s5", "th", ++es, 1, 6, t0 + 110000, false, "\"temperature\":32");
+  tel(e, "s5", "th", ++es, 1, 6, t0 + 110000, false, "\"temp_c\":32");
   wait_alerts("th", "open", 1);
 
   /* Rate: 10 -> 20 in 1 s is 10/s, not > 100; 20 -> 1000 in 2 s is 490/s. */
@@ -725,13 +725,13 @@ static void test_alert_rules_and_lifecycle(void **state)
   wait_alerts("rt", "resolved", 1);
 
   /* Flatline: within 0.01 for 10 s of reading time opens; a move resolves. */
-  tel(e, "s5", "fl", ++es, 1, 1, t0, false, "\"humidity\":50");
-  tel(e, "s5", "fl", ++es, 1, 2, t0 + 5000, false, "\"humidity\":50.005");
+  tel(e, "s5", "fl", ++es, 1, 1, t0, false, "\"rh_pct\":50");
+  tel(e, "s5", "fl", ++es, 1, 2, t0 + 5000, false, "\"rh_pct\":50.005");
   wait_watermark("s5", es);
   assert_int_equal(alerts_in("fl", "open"), 0);
-  tel(e, "s5", "fl", ++es, 1, 3, t0 + 10000, false, "\"humidity\":50");
+  tel(e, "s5", "fl", ++es, 1, 3, t0 + 10000, false, "\"rh_pct\":50");
   wait_alerts("fl", "open", 1);
-  tel(e, "s5", "fl", ++es, 1, 4, t0 + 11000, false, "\"humidity\":55");
+  tel(e, "s5", "fl", ++es, 1, 4, t0 + 11000, false, "\"rh_pct\":55");
   wait_alerts("fl", "resolved", 1);
 
   /* Offline: a device that says it reports every 200 ms, k = 3. */
@@ -761,8 +761,8 @@ static void test_alert_rules_and_lifecycle(void **state)
     if (strstr(gw->payload[i], "\"state\":\"open\"") && strstr(gw->topic[i], "/th/event"))
       saw_open = true;
   assert_true(saw_open);
-  /* Acknowledged, then resolved when the temperature comes down. */
-  tel(e, "s5", "th", ++es, 1, 7, t0 + 120000, false, "\"temperature\":20");
+  /* Acknowledged, then resolved when the temp_c comes down. */
+  tel(e, "s5", "th", ++es, 1, 7, t0 + 120000, false, "\"temp_c\":20");
   wait_alerts("th", "resolved", 1);
   assert_true(qi("SELECT resolved_ts FROM alerts WHERE device = $1", &tp, 1) > 0);
   /* Alert events arrive back through the broker and are kept as events. */
@@ -1051,7 +1051,7 @@ static void test_shared_group_splits_without_loss_or_duplicates(void **state)
   struct client *e = client_open("edge-s8", "t-edge-s8");
   long long t0 = wall_ms() - 120000;
   for (int i = 1; i <= 300; i++)
-    tel(e, "s8", i % 2 ? "d8a" : "d8b", i, 1, i, t0 + i, false, "\"temperature\":20,\"humidity\":50");
+    tel(e, "s8", i % 2 ? "d8a" : "d8b", i, 1, i, t0 + i, false, "\"temp_c\":20,\"rh_pct\":50");
   struct shared_want w = {600};
   if (!wait_for(shared_done, &w, 30000))
     fail_msg("shared group: watermark %lld, readings %lld", watermark("s8"), readings_of("s8"));
