@@ -33,7 +33,7 @@ struct state {
   int64_t max_id;
   int64_t watermark;
   bool wm_seen;
-  uint64_t added, duplicates, dropped_oldest, rejected_full, deleted, renumbered;
+  uint64_t added, duplicates, dropped_oldest, rejected_full, deleted, renumbered, discarded;
 };
 
 enum stmt {
@@ -751,6 +751,24 @@ int ea_backlog_puback(struct ea_backlog *b, int64_t id, enum ea_row_kind kind, i
   return 0;
 }
 
+int ea_backlog_discard(struct ea_backlog *b, int64_t id)
+{
+  if (!b->db)
+    return FARM_EIO;
+  int err = begin(b);
+  if (err)
+    return err;
+  uint64_t before = b->cur.deleted;
+  int rc = delete_id(b, id);
+  if (rc != 0)
+    return fail_write(b, rc, "discard");
+  if (b->cur.deleted != before) {
+    b->cur.deleted = before;
+    b->cur.discarded++;
+  }
+  return 0;
+}
+
 int ea_backlog_watermark(struct ea_backlog *b, int64_t wm, bool *renumbered)
 {
   *renumbered = false;
@@ -890,6 +908,7 @@ void ea_backlog_stats(struct ea_backlog *b, int64_t now_ms, struct ea_backlog_st
   st->rejected_full = c->rejected_full;
   st->deleted = c->deleted;
   st->renumbered = c->renumbered;
+  st->discarded = c->discarded;
   st->write_errors = b->write_errors;
   st->commits = b->commits;
   st->available = b->db != NULL;

@@ -93,7 +93,7 @@ struct ea_backlog_stats {
   int64_t first_edge_seq; /* lowest edge_seq held, next_edge_seq when none */
   int64_t watermark;      /* last commit watermark applied (0: none) */
   bool watermark_seen;
-  uint64_t added, duplicates, dropped_oldest, rejected_full, deleted, renumbered;
+  uint64_t added, duplicates, dropped_oldest, rejected_full, deleted, renumbered, discarded;
   uint64_t write_errors;  /* failed transactions */
   uint64_t commits;
   bool available;         /* the file is open */
@@ -162,6 +162,10 @@ int ea_backlog_scan(struct ea_backlog *b, int64_t after, int64_t upto, size_t ma
  * when it has no edge_seq, when no watermark was ever seen, or when its
  * edge_seq is at or below the last watermark. FARM_EIO as above. */
 int ea_backlog_puback(struct ea_backlog *b, int64_t id, enum ea_row_kind kind, int64_t edge_seq);
+
+/* Deletes row id whatever its kind: a row the broker can never take (a
+ * topic or size it refuses), counted as discarded. FARM_EIO as above. */
+int ea_backlog_discard(struct ea_backlog *b, int64_t id);
 
 /*
  * Applies a commit watermark: deletes the telemetry rows with edge_seq <=

@@ -38,7 +38,7 @@ static const struct fd_cfg_key keys[] = {
     {"mqtt_keepalive_s", FD_CFG_INT, "30", 5, 3600, "MQTT keepalive"},
     {"mqtt_session_expiry_s", FD_CFG_INT, "604800", 0, 4294967295LL,
      "how long the broker keeps the session while the edge is away"},
-    {"mqtt_inflight", FD_CFG_INT, "100", 1, 65535, "QoS 1 publishes awaiting PUBACK at once"},
+    {"mqtt_inflight", FD_CFG_INT, "100", 1, 2000, "QoS 1 publishes awaiting PUBACK at once"},
     {"mqtt_replay_rate", FD_CFG_INT, "1000", 1, 1000000,
      "backlog messages replayed per second after an outage (live data goes first)"},
     {"mqtt_reconnect_max_s", FD_CFG_INT, "30", 1, 3600, "longest reconnect backoff"},
