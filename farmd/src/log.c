@@ -56,6 +56,10 @@ static const char *level_name(enum fd_log_level l)
 
 static void vlog(const struct fd_log *lg, enum fd_log_level level,
                  uint64_t suppressed, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void vlog(const struct fd_log *lg, enum fd_log_level level,
+                 uint64_t suppressed, const char *fmt, va_list ap)
 {
   if (level > lg->level)
     return;
