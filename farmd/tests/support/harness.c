@@ -485,10 +485,8 @@ void fh_pg_start(struct fh_pg *pg, const char *base)
                   chown(pg->dir, ids.uid, ids.gid) != 0))
     fh_die("chown %s: %s", pg->dir, strerror(errno));
 
-  char initdb[FH_PATH + 16], postgres[FH_PATH + 16], isready[FH_PATH + 16];
+  char initdb[FH_PATH + 16];
   snprintf(initdb, sizeof initdb, "%s/initdb", pg->bindir);
-  snprintf(postgres, sizeof postgres, "%s/postgres", pg->bindir);
-  snprintf(isready, sizeof isready, "%s/pg_isready", pg->bindir);
   char pwopt[FH_PATH + 32];
   snprintf(pwopt, sizeof pwopt, "--pwfile=%s", pwfile);
   const char *init_argv[] = {initdb, "-D", data, "-U", "farm", pwopt, "-A", "scram-sha-256",
@@ -511,6 +509,20 @@ void fh_pg_start(struct fh_pg *pg, const char *base)
   }
 
   pg->port = fh_free_port();
+  snprintf(pg->url, sizeof pg->url, "postgresql://farm:%s@127.0.0.1:%d/postgres", pg->password,
+           pg->port);
+  fh_pg_restart(pg);
+}
+
+void fh_pg_restart(struct fh_pg *pg)
+{
+  char data[FH_PATH + 8], sock[FH_PATH + 8], log[FH_PATH + 16];
+  snprintf(data, sizeof data, "%s/data", pg->dir);
+  snprintf(sock, sizeof sock, "%s/sock", pg->dir);
+  snprintf(log, sizeof log, "%s/postgres.log", pg->dir);
+  char postgres[FH_PATH + 16], isready[FH_PATH + 16];
+  snprintf(postgres, sizeof postgres, "%s/postgres", pg->bindir);
+  snprintf(isready, sizeof isready, "%s/pg_isready", pg->bindir);
   char port[16], sockopt[FH_PATH + 40];
   snprintf(port, sizeof port, "%d", pg->port);
   snprintf(sockopt, sizeof sockopt, "unix_socket_directories=%s", sock);
@@ -518,18 +530,19 @@ void fh_pg_start(struct fh_pg *pg, const char *base)
   const char *pg_argv[] = {postgres, "-D", data, "-p", port, "-c", "listen_addresses=127.0.0.1",
                            "-c", sockopt, "-c", "fsync=off", "-c", "full_page_writes=off",
                            "-c", "max_connections=40", NULL};
-  fh_spawn(&pg->proc, pg_argv, NULL, log, pg->user);
-  snprintf(pg->url, sizeof pg->url, "postgresql://farm:%s@127.0.0.1:%d/postgres", pg->password,
-           pg->port);
-
   const char *ready_argv[] = {isready, "-q", "-h", "127.0.0.1", "-p", port, "-t", "1", NULL};
-  long long end = now_ms() + 20000;
-  while (now_ms() < end) {
-    if (!fh_alive(&pg->proc))
+  /* A restart right after a stop can race the kernel releasing the port. */
+  for (int attempt = 0; attempt < 20; attempt++) {
+    fh_spawn(&pg->proc, pg_argv, NULL, log, pg->user);
+    long long end = now_ms() + 20000;
+    while (now_ms() < end && fh_alive(&pg->proc)) {
+      if (fh_run(ready_argv, NULL, 0) == 0)
+        return;
+      sleep_ms(50);
+    }
+    if (fh_alive(&pg->proc))
       break;
-    if (fh_run(ready_argv, NULL, 0) == 0)
-      return;
-    sleep_ms(50);
+    sleep_ms(200);
   }
   fh_dump_log(&pg->proc, 3000);
   fh_die("postgres did not become ready on port %d", pg->port);

@@ -117,6 +117,8 @@ struct fh_pg {
   struct fh_proc proc;
 };
 void fh_pg_start(struct fh_pg *pg, const char *base);
+/* Starts the stopped cluster again, same port and data; waits until ready. */
+void fh_pg_restart(struct fh_pg *pg);
 void fh_pg_stop(struct fh_pg *pg);
 
 #endif /* FARMD_HARNESS_H */
