@@ -20,6 +20,7 @@
 
 #include "farm/error.h"
 #include "fp/frame.h"
+#include "internal.h"
 #include "msg_internal.h"
 
 _Static_assert(FP_MSG_MAX_ENCODED <= FP_FRAME_MAX_PAYLOAD,
@@ -880,6 +881,17 @@ static const uint16_t clear_size[FP_MSG_TYPE_COUNT] = {
   [FP_MSG_PING] = 0,
 };
 
+/*
+ * MessagePack fast path (fp__mp_take_* in internal.h): when the next item
+ * has the form the encoder emits, it is taken straight from the buffer and
+ * the caller goes on to its checks as if fp_read had returned that item;
+ * otherwise (and always for CBOR) the caller reads it with fp_read, which
+ * handles every other form and every error. The checks after the read are
+ * the same code either way.
+ */
+#define TAKE(d, form, out) \
+  ((d)->r.codec == FP_CODEC_MSGPACK && fp__mp_take_##form(&(d)->r.u.mp, out))
+
 /* Reads the value of a known key: reader errors are charged to the key. */
 static int read_value(struct fp__dec *d, const char *key, struct fp_item *it,
                       size_t *off)
@@ -894,20 +906,23 @@ static int read_value(struct fp__dec *d, const char *key, struct fp_item *it,
 int fp__dec_uint(struct fp__dec *d, const char *key, uint64_t min,
                  uint64_t max, const char *range, uint64_t *out)
 {
-  struct fp_item it;
-  size_t off;
-  int rc = read_value(d, key, &it, &off);
-  if (rc != 0)
-    return rc;
-  if (it.kind == FP_UINT) {
-    if (it.v.u < min || it.v.u > max)
+  size_t off = fp_reader_pos(&d->r);
+  uint64_t u;
+  if (!TAKE(d, uint, &u)) {
+    struct fp_item it;
+    int rc = read_value(d, key, &it, &off);
+    if (rc != 0)
+      return rc;
+    if (it.kind == FP_NEGINT)
       return fail(d, FARM_ERANGE, key, off, "", range);
-    *out = it.v.u;
-    return 0;
+    if (it.kind != FP_UINT)
+      return fail(d, FARM_ETYPE, key, off, "", "unsigned integer");
+    u = it.v.u;
   }
-  if (it.kind == FP_NEGINT)
+  if (u < min || u > max)
     return fail(d, FARM_ERANGE, key, off, "", range);
-  return fail(d, FARM_ETYPE, key, off, "", "unsigned integer");
+  *out = u;
+  return 0;
 }
 
 static int get_u32(struct fp__dec *d, enum key k, uint32_t *out)
@@ -921,8 +936,15 @@ static int get_u32(struct fp__dec *d, enum key k, uint32_t *out)
 
 static int get_rssi(struct fp__dec *d, int8_t *out)
 {
+  size_t off = fp_reader_pos(&d->r);
+  int v;
+  if (TAKE(d, small_int, &v)) {
+    if (v < FP_MSG_RSSI_MIN || v > FP_MSG_RSSI_MAX)
+      return fail(d, FARM_ERANGE, "rssi", off, "", X_RSSI);
+    *out = (int8_t)v;
+    return 0;
+  }
   struct fp_item it;
-  size_t off;
   int rc = read_value(d, "rssi", &it, &off);
   if (rc != 0)
     return rc;
@@ -944,6 +966,8 @@ static int get_rssi(struct fp__dec *d, int8_t *out)
 
 int fp__dec_bool(struct fp__dec *d, const char *key, bool *out)
 {
+  if (TAKE(d, bool, out))
+    return 0;
   struct fp_item it;
   size_t off;
   int rc = read_value(d, key, &it, &off);
@@ -956,9 +980,22 @@ int fp__dec_bool(struct fp__dec *d, const char *key, bool *out)
 }
 
 /*
- * A text item already read: definite length, min..max bytes, no NUL (a C
- * string would silently cut it). UTF-8 validity is the reader's job.
+ * Text already read: min..max bytes, no NUL (a C string would silently cut
+ * it). UTF-8 validity is the reader's job.
  */
+static int check_text(struct fp__dec *d, const char *key, const char *in,
+                      struct fp_bytes t, size_t off, size_t min, size_t max,
+                      const char *range)
+{
+  if (t.len < min || t.len > max)
+    return fail(d, FARM_ERANGE, key, off, in, range);
+  if (t.len > 0 && memchr(t.ptr, '\0', t.len))
+    return fail(d, FARM_EINVAL, key, off, in, X_NO_NUL);
+  return 0;
+}
+
+/* An item already read that must be definite-length text, then as
+ * check_text. */
 static int check_str(struct fp__dec *d, const char *key, const char *in,
                      const struct fp_item *it, size_t off, size_t min,
                      size_t max, const char *range)
@@ -967,47 +1004,66 @@ static int check_str(struct fp__dec *d, const char *key, const char *in,
     return fail(d, FARM_ETYPE, key, off, in, "text");
   if (it->indefinite)
     return fail(d, FARM_EUNSUPPORTED, key, off, in, "definite-length text");
-  if (it->v.bytes.len < min || it->v.bytes.len > max)
-    return fail(d, FARM_ERANGE, key, off, in, range);
-  if (it->v.bytes.len > 0 && memchr(it->v.bytes.ptr, '\0', it->v.bytes.len))
-    return fail(d, FARM_EINVAL, key, off, in, X_NO_NUL);
+  return check_text(d, key, in, it->v.bytes, off, min, max, range);
+}
+
+/* Reads the value of a known key that must be definite-length text. */
+static int read_text(struct fp__dec *d, const char *key, struct fp_bytes *t,
+                     size_t *off)
+{
+  *off = fp_reader_pos(&d->r);
+  if (TAKE(d, str, t))
+    return 0;
+  struct fp_item it;
+  int rc = read_value(d, key, &it, off);
+  if (rc != 0)
+    return rc;
+  if (it.kind != FP_STR)
+    return fail(d, FARM_ETYPE, key, *off, "", "text");
+  if (it.indefinite)
+    return fail(d, FARM_EUNSUPPORTED, key, *off, "", "definite-length text");
+  *t = it.v.bytes;
   return 0;
 }
 
-static void copy_str(char *dst, const struct fp_item *it)
+static void copy_text(char *dst, struct fp_bytes t)
 {
-  if (it->v.bytes.len > 0)
-    memcpy(dst, it->v.bytes.ptr, it->v.bytes.len);
-  dst[it->v.bytes.len] = '\0';
+  if (t.len > 0)
+    memcpy(dst, t.ptr, t.len);
+  dst[t.len] = '\0';
 }
 
 int fp__dec_str(struct fp__dec *d, const char *key, size_t min, size_t max,
                 const char *range, char *dst)
 {
-  struct fp_item it;
+  struct fp_bytes t;
   size_t off;
-  int rc = read_value(d, key, &it, &off);
+  int rc = read_text(d, key, &t, &off);
   if (rc == 0)
-    rc = check_str(d, key, "", &it, off, min, max, range);
+    rc = check_text(d, key, "", t, off, min, max, range);
   if (rc == 0)
-    copy_str(dst, &it);
+    copy_text(dst, t);
   return rc;
 }
 
 static int get_mac(struct fp__dec *d, uint8_t *mac)
 {
-  struct fp_item it;
-  size_t off;
-  int rc = read_value(d, "mac", &it, &off);
-  if (rc != 0)
-    return rc;
-  if (it.kind != FP_BIN)
-    return fail(d, FARM_ETYPE, "mac", off, "", key_types[K_MAC]);
-  if (it.indefinite)
-    return fail(d, FARM_EUNSUPPORTED, "mac", off, "", "definite-length bytes");
-  if (it.v.bytes.len != FP_MAC_LEN)
+  size_t off = fp_reader_pos(&d->r);
+  struct fp_bytes b;
+  if (!TAKE(d, bin, &b)) {
+    struct fp_item it;
+    int rc = read_value(d, "mac", &it, &off);
+    if (rc != 0)
+      return rc;
+    if (it.kind != FP_BIN)
+      return fail(d, FARM_ETYPE, "mac", off, "", key_types[K_MAC]);
+    if (it.indefinite)
+      return fail(d, FARM_EUNSUPPORTED, "mac", off, "", "definite-length bytes");
+    b = it.v.bytes;
+  }
+  if (b.len != FP_MAC_LEN)
     return fail(d, FARM_ERANGE, "mac", off, "", X_MAC);
-  memcpy(mac, it.v.bytes.ptr, FP_MAC_LEN);
+  memcpy(mac, b.ptr, FP_MAC_LEN);
   if (d->m->type == FP_MSG_SET_MAC && !mac_unicast(mac))
     return fail(d, FARM_ERANGE, "mac", off, "", X_UNICAST);
   return 0;
@@ -1015,16 +1071,15 @@ static int get_mac(struct fp__dec *d, uint8_t *mac)
 
 int fp__dec_cmd_name(struct fp__dec *d, char *dst)
 {
-  struct fp_item it;
+  struct fp_bytes t;
   size_t off;
-  int rc = read_value(d, "name", &it, &off);
+  int rc = read_text(d, "name", &t, &off);
   if (rc == 0)
-    rc = check_str(d, "name", "", &it, off, 0, SIZE_MAX, "");
-  if (rc == 0 &&
-      !name_ok(it.v.bytes.ptr, it.v.bytes.len, FP_MSG_NAME_MAX, true))
+    rc = check_text(d, "name", "", t, off, 0, SIZE_MAX, "");
+  if (rc == 0 && !name_ok(t.ptr, t.len, FP_MSG_NAME_MAX, true))
     rc = fail(d, FARM_EINVAL, "name", off, "", X_CMD_NAME);
   if (rc == 0)
-    copy_str(dst, &it);
+    copy_text(dst, t);
   return rc;
 }
 
@@ -1032,52 +1087,78 @@ int fp__dec_cmd_name(struct fp__dec *d, char *dst)
 static int get_map_head(struct fp__dec *d, enum key k, uint64_t min, uint64_t max,
                         const char *range, unsigned *count)
 {
-  struct fp_item it;
-  size_t off;
-  int rc = read_value(d, key_names[k], &it, &off);
-  if (rc != 0)
-    return rc;
-  if (it.kind != FP_MAP)
-    return fail(d, FARM_ETYPE, key_names[k], off, "", key_types[k]);
-  if (it.indefinite)
-    return fail(d, FARM_EUNSUPPORTED, key_names[k], off, "",
-                "definite-length map");
-  if (it.v.count < min || it.v.count > max)
+  size_t off = fp_reader_pos(&d->r);
+  unsigned n;
+  if (!TAKE(d, map, &n)) {
+    struct fp_item it;
+    int rc = read_value(d, key_names[k], &it, &off);
+    if (rc != 0)
+      return rc;
+    if (it.kind != FP_MAP)
+      return fail(d, FARM_ETYPE, key_names[k], off, "", key_types[k]);
+    if (it.indefinite)
+      return fail(d, FARM_EUNSUPPORTED, key_names[k], off, "",
+                  "definite-length map");
+    if (it.v.count > max)
+      return fail(d, FARM_ERANGE, key_names[k], off, "", range);
+    n = (unsigned)it.v.count;
+  }
+  if (n < min || n > max)
     return fail(d, FARM_ERANGE, key_names[k], off, "", range);
-  *count = (unsigned)it.v.count;
+  *count = n;
   return 0;
+}
+
+/* Equal byte strings of one length; the names compared are a few bytes
+ * long, which an inline loop handles faster than a call. */
+static bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (a[i] != b[i])
+      return false;
+  }
+  return true;
 }
 
 /*
  * Reads the name of entry n of v or args: text of 1..15 of [a-z0-9_], not
- * equal to any name before it. Entry i's name array is at
- * base + i * stride; lens[i] holds its length.
+ * equal to any name before it (prev[0..n), which points into the input;
+ * prev[n] is set). The name is checked and copied NUL-terminated to dst in
+ * one pass, and later compared from the input: reading back the bytes just
+ * stored would wait for the stores to land.
  */
-static int get_entry_name(struct fp__dec *d, enum key k, char *base, size_t stride,
-                          unsigned n, uint8_t *lens, struct fp_item *it)
+static int get_entry_name(struct fp__dec *d, enum key k, char *dst,
+                          struct fp_bytes *prev, unsigned n)
 {
   const char *container = key_names[k];
   size_t off = fp_reader_pos(&d->r);
-  int rc = fp_read(&d->r, it);
-  if (rc != 0)
-    return rfail(d, rc, container, "");
-  if (it->kind != FP_STR)
-    return fail(d, FARM_ETYPE, container, off, "", "text keys");
-  if (it->indefinite)
-    return fail(d, FARM_EUNSUPPORTED, container, off, "",
-                "definite-length text");
-  const uint8_t *p = it->v.bytes.ptr;
-  size_t len = it->v.bytes.len;
-  if (!name_ok(p, len, FP_MSG_KEY_MAX, false))
+  struct fp_bytes t;
+  if (!TAKE(d, str, &t)) {
+    struct fp_item it;
+    int rc = fp_read(&d->r, &it);
+    if (rc != 0)
+      return rfail(d, rc, container, "");
+    if (it.kind != FP_STR)
+      return fail(d, FARM_ETYPE, container, off, "", "text keys");
+    if (it.indefinite)
+      return fail(d, FARM_EUNSUPPORTED, container, off, "",
+                  "definite-length text");
+    t = it.v.bytes;
+  }
+  if (t.len == 0 || t.len > FP_MSG_KEY_MAX)
     return fail(d, FARM_EINVAL, container, off, "", X_ENTRY_NAME);
-  char *dst = base + (size_t)n * stride;
-  memcpy(dst, p, len);
-  dst[len] = '\0';
+  for (size_t i = 0; i < t.len; i++) {
+    uint8_t c = t.ptr[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+      return fail(d, FARM_EINVAL, container, off, "", X_ENTRY_NAME);
+    dst[i] = (char)c;
+  }
+  dst[t.len] = '\0';
   for (unsigned i = 0; i < n; i++) {
-    if (lens[i] == len && memcmp(base + (size_t)i * stride, p, len) == 0)
+    if (prev[i].len == t.len && same_bytes(prev[i].ptr, t.ptr, t.len))
       return fail(d, FARM_EDUPKEY, dst, off, container, "");
   }
-  lens[n] = (uint8_t)len;
+  prev[n] = t;
   return 0;
 }
 
@@ -1087,23 +1168,23 @@ int fp__dec_metrics(struct fp__dec *d, struct fp_metric *v, uint8_t *n_metrics)
   int rc = get_map_head(d, K_V, 1, FP_MSG_MAX_METRICS, X_METRICS, &n);
   if (rc != 0)
     return rc;
-  uint8_t lens[FP_MSG_MAX_METRICS];
+  struct fp_bytes names[FP_MSG_MAX_METRICS];
   for (unsigned i = 0; i < n; i++) {
-    struct fp_item it;
-    rc = get_entry_name(d, K_V, (char *)v + offsetof(struct fp_metric, name),
-                        sizeof v[0], i, lens, &it);
+    struct fp_metric *mt = &v[i];
+    rc = get_entry_name(d, K_V, mt->name, names, i);
     if (rc != 0)
       return rc;
-    struct fp_metric *mt = &v[i];
     size_t off = fp_reader_pos(&d->r);
-    rc = fp_read(&d->r, &it);
-    if (rc != 0)
-      return rfail(d, rc, mt->name, "v");
-    if (fp_item_to_double(&it, &mt->value) != 0)
-      return fail(d, FARM_ETYPE, mt->name, off, "v", X_NUMBER);
+    if (!TAKE(d, float, &mt->value)) {
+      struct fp_item it;
+      rc = fp_read(&d->r, &it);
+      if (rc != 0)
+        return rfail(d, rc, mt->name, "v");
+      if (fp_item_to_double(&it, &mt->value) != 0)
+        return fail(d, FARM_ETYPE, mt->name, off, "v", X_NUMBER);
+    }
     const char *expected = "";
-    rc = metric_check((const uint8_t *)mt->name, lens[i], mt->value,
-                      &expected);
+    rc = metric_check(names[i].ptr, names[i].len, mt->value, &expected);
     if (rc != 0)
       return fail(d, rc, mt->name, off, "v", expected);
   }
@@ -1117,15 +1198,16 @@ static int get_counters(struct fp__dec *d, struct fp_msg_stats *s)
   int rc = get_map_head(d, K_V, 0, FP_MSG_MAX_COUNTERS, X_COUNTERS, &n);
   if (rc != 0)
     return rc;
-  uint8_t lens[FP_MSG_MAX_COUNTERS];
+  struct fp_bytes names[FP_MSG_MAX_COUNTERS];
   for (unsigned i = 0; i < n; i++) {
-    struct fp_item it;
-    rc = get_entry_name(d, K_V, (char *)s->v + offsetof(struct fp_counter, name),
-                        sizeof s->v[0], i, lens, &it);
+    struct fp_counter *ct = &s->v[i];
+    rc = get_entry_name(d, K_V, ct->name, names, i);
     if (rc != 0)
       return rc;
-    struct fp_counter *ct = &s->v[i];
     size_t off = fp_reader_pos(&d->r);
+    if (TAKE(d, uint, &ct->value))
+      continue;
+    struct fp_item it;
     rc = fp_read(&d->r, &it);
     if (rc != 0)
       return rfail(d, rc, ct->name, "v");
@@ -1145,15 +1227,14 @@ int fp__dec_args(struct fp__dec *d, struct fp_arg *args, uint8_t *n_args)
   int rc = get_map_head(d, K_ARGS, 0, FP_MSG_MAX_ARGS, X_ARGS, &n);
   if (rc != 0)
     return rc;
-  uint8_t lens[FP_MSG_MAX_ARGS];
+  struct fp_bytes names[FP_MSG_MAX_ARGS];
   for (unsigned i = 0; i < n; i++) {
-    struct fp_item it;
-    rc = get_entry_name(d, K_ARGS, (char *)args + offsetof(struct fp_arg, key),
-                        sizeof args[0], i, lens, &it);
+    struct fp_arg *a = &args[i];
+    rc = get_entry_name(d, K_ARGS, a->key, names, i);
     if (rc != 0)
       return rc;
-    struct fp_arg *a = &args[i];
     size_t off = fp_reader_pos(&d->r);
+    struct fp_item it;
     rc = fp_read(&d->r, &it);
     if (rc != 0)
       return rfail(d, rc, a->key, "args");
@@ -1180,7 +1261,7 @@ int fp__dec_args(struct fp__dec *d, struct fp_arg *args, uint8_t *n_args)
                      X_ARG_STR);
       if (rc != 0)
         return rc;
-      copy_str(a->v.s, &it);
+      copy_text(a->v.s, it.v.bytes);
       break;
     default:
       return fail(d, FARM_ETYPE, a->key, off, "args", X_ARG_VALUE);
@@ -1193,18 +1274,13 @@ int fp__dec_args(struct fp__dec *d, struct fp_arg *args, uint8_t *n_args)
 static int get_enum(struct fp__dec *d, enum key k, const char *const *words,
                     unsigned n_words, const char *range, unsigned *out)
 {
-  struct fp_item it;
+  struct fp_bytes t;
   size_t off;
-  int rc = read_value(d, key_names[k], &it, &off);
+  int rc = read_text(d, key_names[k], &t, &off);
   if (rc != 0)
     return rc;
-  if (it.kind != FP_STR)
-    return fail(d, FARM_ETYPE, key_names[k], off, "", "text");
-  if (it.indefinite)
-    return fail(d, FARM_EUNSUPPORTED, key_names[k], off, "",
-                "definite-length text");
   for (unsigned i = 0; i < n_words; i++) {
-    if (fp_item_is_str(&it, words[i])) {
+    if (t.len == strlen(words[i]) && memcmp(t.ptr, words[i], t.len) == 0) {
       *out = i;
       return 0;
     }
@@ -1329,8 +1405,10 @@ static int get_field(struct fp__dec *d, enum key k)
 /* Reads a key of the message map: definite-length text. */
 int fp__dec_key(struct fp__dec *d, struct fp_bytes *key, size_t *off)
 {
-  struct fp_item it;
   *off = fp_reader_pos(&d->r);
+  if (TAKE(d, str, key))
+    return 0;
+  struct fp_item it;
   int rc = fp_read(&d->r, &it);
   if (rc != 0)
     return rfail(d, rc, "", "");
@@ -1345,16 +1423,12 @@ int fp__dec_key(struct fp__dec *d, struct fp_bytes *key, size_t *off)
 /* Reads the value of `t` and resolves the type. */
 static int get_type(struct fp__dec *d)
 {
-  struct fp_item it;
+  struct fp_bytes t;
   size_t off;
-  int rc = read_value(d, "t", &it, &off);
+  int rc = read_text(d, "t", &t, &off);
   if (rc != 0)
     return rc;
-  if (it.kind != FP_STR)
-    return fail(d, FARM_ETYPE, "t", off, "", "text");
-  if (it.indefinite)
-    return fail(d, FARM_EUNSUPPORTED, "t", off, "", "definite-length text");
-  if (type_lookup(it.v.bytes.ptr, it.v.bytes.len, &d->m->type) != 0)
+  if (type_lookup(t.ptr, t.len, &d->m->type) != 0)
     return fail(d, FARM_EUNKNOWN, "t", off, "", "a message type");
   return 0;
 }

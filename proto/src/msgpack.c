@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "farm/error.h"
+#include "internal.h"
 
 /* Head bytes of the formats, from the msgpack spec's overview table. */
 enum {
@@ -82,22 +83,6 @@ static inline void st64(uint8_t *p, uint64_t v)
 {
   st32(p, (uint32_t)(v >> 32));
   st32(p + 4, (uint32_t)v);
-}
-
-static inline uint16_t ld16(const uint8_t *p)
-{
-  return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t ld32(const uint8_t *p)
-{
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         (uint32_t)p[3];
-}
-
-static inline uint64_t ld64(const uint8_t *p)
-{
-  return (uint64_t)ld32(p) << 32 | ld32(p + 4);
 }
 
 /* Two's complement reinterpretation without implementation-defined casts. */
@@ -508,33 +493,6 @@ static int rfail(struct fp_mp_reader *r, size_t offset, int err)
 }
 
 /*
- * Moves past an item of `used` bytes. It counts against the innermost open
- * container; a non-empty container head then opens `owed` items of its own,
- * while any other item may complete one or more enclosing containers.
- */
-static inline int advance(struct fp_mp_reader *r, size_t used, uint64_t owed)
-{
-  unsigned depth = r->depth;
-  bool closed = false;
-  r->pos += used;
-  /* The decremented count is tested from the register, not re-read from
-   * memory: this runs once per item. */
-  if (depth > 0)
-    closed = --r->remaining[depth - 1] == 0;
-  if (owed != 0) {
-    r->remaining[depth] = owed;
-    r->depth = (uint8_t)(depth + 1);
-  } else if (closed) {
-    /* The container is complete, and so may be the ones around it. */
-    depth--;
-    while (depth > 0 && r->remaining[depth - 1] == 0)
-      depth--;
-    r->depth = (uint8_t)depth;
-  }
-  return 0;
-}
-
-/*
  * Array or map head. Nothing is done per declared item here, so a count of
  * 2^32-1 costs nothing until its items are read (and found missing). An
  * empty container still counts as one level of nesting.
@@ -546,35 +504,7 @@ static inline int read_container(struct fp_mp_reader *r, struct fp_item *it,
     return rfail(r, r->pos, FARM_EDEPTH);
   it->kind = kind;
   it->v.count = count;
-  return advance(r, used, kind == FP_MAP ? 2 * count : count);
-}
-
-/*
- * True if the str payload is ASCII, which map keys and most values are: the
- * high bits are tested a word at a time (short strings with two overlapping
- * loads), so the common case costs a few instructions.
- */
-static inline bool is_ascii(const uint8_t *p, size_t len)
-{
-  uint64_t acc = 0;
-  if (len >= 8) {
-    uint64_t x;
-    for (size_t i = 0; i < len - 8; i += 8) {
-      memcpy(&x, p + i, sizeof x);
-      acc |= x;
-    }
-    memcpy(&x, p + len - 8, sizeof x);
-    acc |= x;
-  } else if (len >= 4) {
-    uint32_t a, b;
-    memcpy(&a, p, sizeof a);
-    memcpy(&b, p + len - 4, sizeof b);
-    acc = a | b;
-  } else {
-    for (size_t i = 0; i < len; i++)
-      acc |= p[i];
-  }
-  return (acc & UINT64_C(0x8080808080808080)) == 0;
+  return fp__mp_advance(r, used, kind == FP_MAP ? 2 * count : count);
 }
 
 /* The rest of a str item that is not ASCII: the full UTF-8 check. Kept out
@@ -583,7 +513,7 @@ static int finish_utf8(struct fp_mp_reader *r, struct fp_item *it, size_t used)
 {
   if (!fp_utf8_valid(it->v.bytes.ptr, it->v.bytes.len))
     return rfail(r, r->pos, FARM_EUTF8);
-  return advance(r, used, 0);
+  return fp__mp_advance(r, used, 0);
 }
 
 /* str or bin: hl head bytes (already known to be there), then len bytes. */
@@ -597,9 +527,9 @@ static inline int read_bytes(struct fp_mp_reader *r, struct fp_item *it,
   it->kind = kind;
   it->v.bytes.ptr = d;
   it->v.bytes.len = (size_t)len;
-  if (kind == FP_STR && !is_ascii(d, (size_t)len))
+  if (kind == FP_STR && !fp__is_ascii(d, (size_t)len))
     return finish_utf8(r, it, hl + (size_t)len);
-  return advance(r, hl + (size_t)len, 0);
+  return fp__mp_advance(r, hl + (size_t)len, 0);
 }
 
 /*
@@ -621,20 +551,20 @@ static int read_ext(struct fp_mp_reader *r, struct fp_item *it, size_t hl, uint6
     it->ext_type = type;
     it->v.bytes.ptr = d;
     it->v.bytes.len = (size_t)len;
-    return advance(r, used, 0);
+    return fp__mp_advance(r, used, 0);
   }
   uint32_t nsec;
   int64_t sec;
   if (len == 4) { /* timestamp 32: unsigned seconds */
     nsec = 0;
-    sec = ld32(d);
+    sec = fp__ld32(d);
   } else if (len == 8) { /* timestamp 64: nsec in 30 bits, sec in 34 */
-    uint64_t x = ld64(d);
+    uint64_t x = fp__ld64(d);
     nsec = (uint32_t)(x >> 34);
     sec = (int64_t)(x & 0x3ffffffffu);
   } else if (len == 12) { /* timestamp 96: u32 nsec, signed 64-bit sec */
-    nsec = ld32(d);
-    sec = u64_to_i64(ld64(d + 4));
+    nsec = fp__ld32(d);
+    sec = u64_to_i64(fp__ld64(d + 4));
   } else {
     return rfail(r, pos, FARM_EMALFORMED);
   }
@@ -643,7 +573,7 @@ static int read_ext(struct fp_mp_reader *r, struct fp_item *it, size_t hl, uint6
   it->kind = FP_TIMESTAMP;
   it->v.ts.sec = sec;
   it->v.ts.nsec = nsec;
-  return advance(r, used, 0);
+  return fp__mp_advance(r, used, 0);
 }
 
 /* Signed int8..64 payload x of the given width, as FP_UINT or FP_NEGINT. */
@@ -660,7 +590,7 @@ static inline int read_signed(struct fp_mp_reader *r, struct fp_item *it, uint64
     it->kind = FP_UINT;
     it->v.u = x;
   }
-  return advance(r, used, 0);
+  return fp__mp_advance(r, used, 0);
 }
 
 int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
@@ -684,12 +614,12 @@ int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
   if (h <= 0x7f) { /* positive fixint */
     it->kind = FP_UINT;
     it->v.u = h;
-    return advance(r, 1, 0);
+    return fp__mp_advance(r, 1, 0);
   }
   if (h >= 0xe0) { /* negative fixint -32..-1, i.e. -1 - (0xff - h) */
     it->kind = FP_NEGINT;
     it->v.u = 0xffu - h;
-    return advance(r, 1, 0);
+    return fp__mp_advance(r, 1, 0);
   }
   if (h <= 0x8f)
     return read_container(r, it, FP_MAP, h & 0x0fu, 1);
@@ -702,9 +632,9 @@ int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
     it->kind = FP_STR;
     it->v.bytes.ptr = p + 1;
     it->v.bytes.len = len;
-    if (!is_ascii(p + 1, len))
+    if (!fp__is_ascii(p + 1, len))
       return finish_utf8(r, it, 1 + len);
-    return advance(r, 1 + len, 0);
+    return fp__mp_advance(r, 1 + len, 0);
   }
 
   if (avail < fixed_size[h - 0xc0])
@@ -712,30 +642,30 @@ int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
   switch (h) {
   case MP_NIL:
     it->kind = FP_NIL;
-    return advance(r, 1, 0);
+    return fp__mp_advance(r, 1, 0);
   case MP_FALSE:
   case MP_TRUE:
     it->kind = FP_BOOL;
     it->v.b = h == MP_TRUE;
-    return advance(r, 1, 0);
+    return fp__mp_advance(r, 1, 0);
   case MP_BIN8:
     return read_bytes(r, it, FP_BIN, 2, p[1]);
   case MP_BIN16:
-    return read_bytes(r, it, FP_BIN, 3, ld16(p + 1));
+    return read_bytes(r, it, FP_BIN, 3, fp__ld16(p + 1));
   case MP_BIN32:
-    return read_bytes(r, it, FP_BIN, 5, ld32(p + 1));
+    return read_bytes(r, it, FP_BIN, 5, fp__ld32(p + 1));
   case MP_STR8:
     return read_bytes(r, it, FP_STR, 2, p[1]);
   case MP_STR16:
-    return read_bytes(r, it, FP_STR, 3, ld16(p + 1));
+    return read_bytes(r, it, FP_STR, 3, fp__ld16(p + 1));
   case MP_STR32:
-    return read_bytes(r, it, FP_STR, 5, ld32(p + 1));
+    return read_bytes(r, it, FP_STR, 5, fp__ld32(p + 1));
   case MP_EXT8:
     return read_ext(r, it, 2, p[1]);
   case MP_EXT16:
-    return read_ext(r, it, 3, ld16(p + 1));
+    return read_ext(r, it, 3, fp__ld16(p + 1));
   case MP_EXT32:
-    return read_ext(r, it, 5, ld32(p + 1));
+    return read_ext(r, it, 5, fp__ld32(p + 1));
   case MP_FIXEXT1:
     return read_ext(r, it, 1, 1);
   case MP_FIXEXT2:
@@ -747,55 +677,55 @@ int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
   case MP_FIXEXT16:
     return read_ext(r, it, 1, 16);
   case MP_FLOAT32: {
-    uint32_t bits = ld32(p + 1);
+    uint32_t bits = fp__ld32(p + 1);
     float f;
     memcpy(&f, &bits, sizeof f);
     it->kind = FP_FLOAT;
     it->float_bits = 32;
     it->v.f = f;
-    return advance(r, 5, 0);
+    return fp__mp_advance(r, 5, 0);
   }
   case MP_FLOAT64: {
-    uint64_t bits = ld64(p + 1);
+    uint64_t bits = fp__ld64(p + 1);
     double f;
     memcpy(&f, &bits, sizeof f);
     it->kind = FP_FLOAT;
     it->float_bits = 64;
     it->v.f = f;
-    return advance(r, 9, 0);
+    return fp__mp_advance(r, 9, 0);
   }
   case MP_UINT8:
     it->kind = FP_UINT;
     it->v.u = p[1];
-    return advance(r, 2, 0);
+    return fp__mp_advance(r, 2, 0);
   case MP_UINT16:
     it->kind = FP_UINT;
-    it->v.u = ld16(p + 1);
-    return advance(r, 3, 0);
+    it->v.u = fp__ld16(p + 1);
+    return fp__mp_advance(r, 3, 0);
   case MP_UINT32:
     it->kind = FP_UINT;
-    it->v.u = ld32(p + 1);
-    return advance(r, 5, 0);
+    it->v.u = fp__ld32(p + 1);
+    return fp__mp_advance(r, 5, 0);
   case MP_UINT64:
     it->kind = FP_UINT;
-    it->v.u = ld64(p + 1);
-    return advance(r, 9, 0);
+    it->v.u = fp__ld64(p + 1);
+    return fp__mp_advance(r, 9, 0);
   case MP_INT8:
     return read_signed(r, it, p[1], 8, 2);
   case MP_INT16:
-    return read_signed(r, it, ld16(p + 1), 16, 3);
+    return read_signed(r, it, fp__ld16(p + 1), 16, 3);
   case MP_INT32:
-    return read_signed(r, it, ld32(p + 1), 32, 5);
+    return read_signed(r, it, fp__ld32(p + 1), 32, 5);
   case MP_INT64:
-    return read_signed(r, it, ld64(p + 1), 64, 9);
+    return read_signed(r, it, fp__ld64(p + 1), 64, 9);
   case MP_ARRAY16:
-    return read_container(r, it, FP_ARRAY, ld16(p + 1), 3);
+    return read_container(r, it, FP_ARRAY, fp__ld16(p + 1), 3);
   case MP_ARRAY32:
-    return read_container(r, it, FP_ARRAY, ld32(p + 1), 5);
+    return read_container(r, it, FP_ARRAY, fp__ld32(p + 1), 5);
   case MP_MAP16:
-    return read_container(r, it, FP_MAP, ld16(p + 1), 3);
+    return read_container(r, it, FP_MAP, fp__ld16(p + 1), 3);
   case MP_MAP32:
-    return read_container(r, it, FP_MAP, ld32(p + 1), 5);
+    return read_container(r, it, FP_MAP, fp__ld32(p + 1), 5);
   default: /* 0xc1: "never used" in the spec */
     return rfail(r, pos, FARM_EMALFORMED);
   }
