@@ -1,23 +1,27 @@
 # SPDX-License-Identifier: MIT
-# The firmware_size test, run with cmake -P: builds the firmware-size target
-# of the host build in BUILD_DIR and checks its output independently of the
-# target's own verdict: one "gateway text=N data=N bss=N" and one
-# "node text=N data=N bss=N" line, each image with text <= TEXT_MAX and
-# data + bss <= RAM_MAX bytes. The build is deterministic, so the budget is
-# a fixed limit, not a measurement with noise.
+# The firmware_size test, run with cmake -P and the variables of the
+# firmware-size target: runs the target's command (size.cmake) and checks
+# its output independently of the target's own verdict: exactly one
+# "gateway text=N data=N bss=N" and one "node text=N data=N bss=N" line,
+# each image with text <= TEXT_MAX and data + bss <= RAM_MAX bytes. The
+# build is deterministic, so the budget is a fixed limit, not a measurement
+# with noise.
 cmake_minimum_required(VERSION 3.25)
 
-foreach(var BUILD_DIR TEXT_MAX RAM_MAX)
+foreach(var SOURCE BINARY TOOLCHAIN GENERATOR SIZE NM TEXT_MAX RAM_MAX)
   if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
     message(FATAL_ERROR "check.cmake: ${var} is not set")
   endif()
 endforeach()
 
-execute_process(COMMAND ${CMAKE_COMMAND} --build "${BUILD_DIR}" --target firmware-size
-                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+execute_process(
+  COMMAND ${CMAKE_COMMAND} -DSOURCE=${SOURCE} -DBINARY=${BINARY} -DTOOLCHAIN=${TOOLCHAIN}
+          -DGENERATOR=${GENERATOR} -DSIZE=${SIZE} -DNM=${NM} -DTEXT_MAX=${TEXT_MAX}
+          -DRAM_MAX=${RAM_MAX} -P ${CMAKE_CURRENT_LIST_DIR}/size.cmake
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message("${out}${err}")
 if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "firmware_size: the firmware-size target failed (${rc})")
+  message(FATAL_ERROR "firmware_size: the firmware-size command failed (${rc})")
 endif()
 
 set(failed "")

@@ -22,10 +22,18 @@ set(FARM_CORE_LIBRARIES
   firmware/node
   firmware/gateway)
 
+# A new file is picked up at the next build (CONFIGURE_DEPENDS), except in
+# script mode, where CMake refuses the flag: ESP-IDF first reads every
+# component's CMakeLists.txt with cmake -P to learn its requirements.
+set(farm_glob_flags CONFIGURE_DEPENDS)
+if(CMAKE_SCRIPT_MODE_FILE)
+  set(farm_glob_flags)
+endif()
+
 set(FARM_CORE_SOURCES)
 set(FARM_CORE_INCLUDE_DIRS ${FARM_ROOT}/firmware/hal/include)
 foreach(lib IN LISTS FARM_CORE_LIBRARIES)
-  file(GLOB lib_sources CONFIGURE_DEPENDS ${FARM_ROOT}/${lib}/src/*.c)
+  file(GLOB lib_sources ${farm_glob_flags} ${FARM_ROOT}/${lib}/src/*.c)
   if(NOT lib_sources)
     message(FATAL_ERROR "sources.cmake: no sources in ${FARM_ROOT}/${lib}/src")
   endif()
@@ -33,3 +41,4 @@ foreach(lib IN LISTS FARM_CORE_LIBRARIES)
   list(APPEND FARM_CORE_INCLUDE_DIRS ${FARM_ROOT}/${lib}/include)
 endforeach()
 unset(lib_sources)
+unset(farm_glob_flags)
