@@ -107,8 +107,11 @@ void farm_port_run(struct hal_port *p, const struct farm_port_app *app)
    * kept and are delivered in the first turn. */
   p->app_task = xTaskGetCurrentTaskHandle();
   for (;;) {
+    /* At most one queue's worth per turn: a radio that never stops
+     * receiving must not keep the core from ticking. */
     struct port_event ev;
-    while (xQueueReceive(p->events, &ev, 0) == pdTRUE) {
+    for (unsigned n = 0; n < p->cfg->radio_queue_len && xQueueReceive(p->events, &ev, 0) == pdTRUE;
+         n++) {
       if (ev.kind == PORT_EV_RX)
         app->on_radio_rx(app->core, ev.mac, ev.data, ev.len, ev.rssi);
       else
@@ -124,6 +127,10 @@ void farm_port_run(struct hal_port *p, const struct farm_port_app *app)
       wait = app->poll_ms;
     if (wait > LOOP_MAX_SLEEP_MS)
       wait = LOOP_MAX_SLEEP_MS;
+    /* Events left by the bound above were notified before the last wait
+     * and would not wake this one: come back after one tick. */
+    if (uxQueueMessagesWaiting(p->events) > 0)
+      wait = 0;
     /* Woken early by a radio callback (xTaskNotifyGive). */
     (void)ulTaskNotifyTake(pdTRUE, ticks_for(wait));
   }
