@@ -2,10 +2,10 @@
 /*
  * Checkpoint of a detector: its configuration and state in a versioned,
  * little-endian byte format with a CRC-32 (layout in ml/detector.h). One
- * field list, visit(), drives both directions so saving and restoring can
- * never disagree on the order; restoring decodes into a scratch detector,
- * checks every field that could make the detector misbehave, and only then
- * overwrites the caller's.
+ * field list, visit(), drives both directions (through the cursor of
+ * wire.c) so saving and restoring can never disagree on the order;
+ * restoring decodes into a scratch detector, checks every field that could
+ * make the detector misbehave, and only then overwrites the caller's.
  */
 #include <math.h>
 #include <string.h>
@@ -31,89 +31,31 @@ uint32_t ml_crc32(const void *data, size_t len)
   return crc ^ 0xffffffffu;
 }
 
-/* A cursor that either writes fields to buf or reads them from it. */
-struct cursor {
-  uint8_t *buf;
-  size_t off;
-  bool writing;
-};
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-  for (int i = 0; i < n; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++)
-    v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
-
-static void field(struct cursor *c, uint64_t *v, int n)
-{
-  if (c->writing)
-    put_le(c->buf + c->off, *v, n);
-  else
-    *v = get_le(c->buf + c->off, n);
-  c->off += (size_t)n;
-}
-
-static void f_u16(struct cursor *c, uint16_t *v)
-{
-  uint64_t t = *v;
-  field(c, &t, 2);
-  *v = (uint16_t)t;
-}
-
-static void f_u32(struct cursor *c, uint32_t *v)
-{
-  uint64_t t = *v;
-  field(c, &t, 4);
-  *v = (uint32_t)t;
-}
-
-static void f_u64(struct cursor *c, uint64_t *v)
-{
-  field(c, v, 8);
-}
-
-/* Doubles travel as their IEEE 754 bits, so a restore is bit-exact. */
-static void f_f64(struct cursor *c, double *v)
-{
-  uint64_t t;
-  memcpy(&t, v, sizeof t);
-  field(c, &t, 8);
-  memcpy(v, &t, sizeof t);
-}
-
 /* The payload, in order. Changing it means a new VERSION. */
-static void visit(struct cursor *c, struct ml_detector *d)
+static void visit(struct ml__cursor *c, struct ml_detector *d)
 {
-  f_f64(c, &d->cfg.threshold);
-  f_u32(c, &d->cfg.learn);
-  f_u32(c, &d->cfg.rest);
-  f_u64(c, &d->n);
-  f_f64(c, &d->lo);
-  f_f64(c, &d->hi);
-  f_f64(c, &d->grid0);
-  f_f64(c, &d->grid_step);
-  f_f64(c, &d->m_fast);
-  f_f64(c, &d->v_fast);
-  f_f64(c, &d->m_slow);
-  f_f64(c, &d->v_slow);
+  ml__f_f64(c, &d->cfg.threshold);
+  ml__f_u32(c, &d->cfg.learn);
+  ml__f_u32(c, &d->cfg.rest);
+  ml__f_u64(c, &d->n);
+  ml__f_f64(c, &d->lo);
+  ml__f_f64(c, &d->hi);
+  ml__f_f64(c, &d->grid0);
+  ml__f_f64(c, &d->grid_step);
+  ml__f_f64(c, &d->m_fast);
+  ml__f_f64(c, &d->v_fast);
+  ml__f_f64(c, &d->m_slow);
+  ml__f_f64(c, &d->v_slow);
   for (int i = 0; i < ML_CTX_ORDER; i++)
-    f_u16(c, &d->sym[i]);
+    ml__f_u16(c, &d->sym[i]);
   for (int i = 0; i < ML_CTX_SLOTS; i++)
-    f_u32(c, &d->ctx[i]);
+    ml__f_u32(c, &d->ctx[i]);
   for (int i = 0; i < ML_NCOMP; i++) {
-    f_f64(c, &d->cal[i].mean);
-    f_f64(c, &d->cal[i].var);
-    f_f64(c, &d->cal[i].avg);
+    ml__f_f64(c, &d->cal[i].mean);
+    ml__f_f64(c, &d->cal[i].var);
+    ml__f_f64(c, &d->cal[i].avg);
   }
-  f_u32(c, &d->rest_left);
+  ml__f_u32(c, &d->rest_left);
 }
 
 int ml_detector_save(const struct ml_detector *d, uint8_t *buf, size_t cap,
@@ -122,24 +64,16 @@ int ml_detector_save(const struct ml_detector *d, uint8_t *buf, size_t cap,
   if (cap < ML_CHECKPOINT_SIZE)
     return FARM_ENOSPC;
   memcpy(buf, MAGIC, 4);
-  put_le(buf + 4, VERSION, 2);
-  put_le(buf + 6, ML_CTX_ORDER, 2);
-  put_le(buf + 8, ML_CTX_SLOTS, 4);
-  put_le(buf + 12, PAYLOAD, 4);
+  ml__put_le(buf + 4, VERSION, 2);
+  ml__put_le(buf + 6, ML_CTX_ORDER, 2);
+  ml__put_le(buf + 8, ML_CTX_SLOTS, 4);
+  ml__put_le(buf + 12, PAYLOAD, 4);
   struct ml_detector copy = *d; /* visit() takes a mutable detector */
-  struct cursor c = {buf, HEADER, true};
+  struct ml__cursor c = {buf, HEADER, true, false};
   visit(&c, &copy);
-  put_le(buf + c.off, ml_crc32(buf, c.off), 4);
+  ml__put_le(buf + c.off, ml_crc32(buf, c.off), 4);
   *len = c.off + 4;
   return 0;
-}
-
-static bool finite_all(const double *v, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite(v[i]))
-      return false;
-  return true;
 }
 
 /* The invariants ml_detector_update relies on. */
@@ -147,7 +81,7 @@ static bool plausible(const struct ml_detector *d)
 {
   const double fields[] = {d->lo,     d->hi,     d->grid0,  d->grid_step,
                            d->m_fast, d->v_fast, d->m_slow, d->v_slow};
-  if (!finite_all(fields, sizeof fields / sizeof fields[0]))
+  if (!ml__finite_all(fields, sizeof fields / sizeof fields[0]))
     return false;
   if (!(d->cfg.threshold > 0.0 && d->cfg.threshold <= 1.0))
     return false;
@@ -162,7 +96,7 @@ static bool plausible(const struct ml_detector *d)
       return false;
   for (int i = 0; i < ML_NCOMP; i++) {
     const double cal[] = {d->cal[i].mean, d->cal[i].var, d->cal[i].avg};
-    if (!finite_all(cal, 3) || cal[1] < 0.0)
+    if (!ml__finite_all(cal, 3) || cal[1] < 0.0)
       return false;
   }
   return true;
@@ -174,23 +108,23 @@ int ml_detector_restore(struct ml_detector *d, const uint8_t *buf, size_t len)
     return FARM_ETRUNCATED;
   if (memcmp(buf, MAGIC, 4) != 0)
     return FARM_EMALFORMED;
-  if (get_le(buf + 4, 2) != VERSION)
+  if (ml__get_le(buf + 4, 2) != VERSION)
     return FARM_EUNSUPPORTED;
   /* Same version, other table sizes: a build with other limits. */
-  if (get_le(buf + 6, 2) != ML_CTX_ORDER || get_le(buf + 8, 4) != ML_CTX_SLOTS ||
-      get_le(buf + 12, 4) != PAYLOAD)
+  if (ml__get_le(buf + 6, 2) != ML_CTX_ORDER || ml__get_le(buf + 8, 4) != ML_CTX_SLOTS ||
+      ml__get_le(buf + 12, 4) != PAYLOAD)
     return FARM_EMALFORMED;
   if (len < ML_CHECKPOINT_SIZE)
     return FARM_ETRUNCATED;
   if (len > ML_CHECKPOINT_SIZE)
     return FARM_ETRAILING;
-  if (ml_crc32(buf, ML_CHECKPOINT_SIZE - 4) != get_le(buf + ML_CHECKPOINT_SIZE - 4, 4))
+  if (ml_crc32(buf, ML_CHECKPOINT_SIZE - 4) != ml__get_le(buf + ML_CHECKPOINT_SIZE - 4, 4))
     return FARM_ECRC;
 
   struct ml_detector tmp;
   memset(&tmp, 0, sizeof tmp);
   /* Reading never writes through buf; the cursor type is shared. */
-  struct cursor c = {(uint8_t *)(uintptr_t)buf, HEADER, false};
+  struct ml__cursor c = {(uint8_t *)(uintptr_t)buf, HEADER, false, false};
   visit(&c, &tmp);
   if (!plausible(&tmp))
     return FARM_ERANGE;
