@@ -87,16 +87,18 @@ static void wake(struct fd_mqtt *m)
   (void)n;
 }
 
-/* Queues an event; called with m->lock held. */
+/* Queues an event; called with m->lock held. Only the first event of an
+ * empty queue writes to the pipe: dispatch drains everything it finds. */
 static void push_locked(struct fd_mqtt *m, struct ev *e)
 {
   e->next = NULL;
-  if (m->tail)
+  if (m->tail) {
     m->tail->next = e;
-  else
+  } else {
     m->head = e;
+    wake(m);
+  }
   m->tail = e;
-  wake(m);
 }
 
 static void push(struct fd_mqtt *m, struct ev *e)

@@ -19,9 +19,25 @@
 
 struct cached {
   char *sql;
+  size_t len;
+  uint64_t hash;
   sqlite3_stmt *stmt;
   uint64_t used;
 };
+
+/* FNV-1a: multi-row statements share long prefixes, so compare hashes and
+ * lengths before the text. */
+static uint64_t hash_sql(const char *s, size_t *len)
+{
+  uint64_t h = 0xcbf29ce484222325ULL;
+  const char *p = s;
+  for (; *p; p++) {
+    h ^= (unsigned char)*p;
+    h *= 0x100000001b3ULL;
+  }
+  *len = (size_t)(p - s);
+  return h;
+}
 
 struct lite {
   sqlite3 *h;
@@ -52,10 +68,12 @@ static sqlite3_stmt *prepare(struct st_db *db, const char *sql)
 {
   struct lite *l = db->impl;
   l->tick++;
+  size_t len;
+  uint64_t h = hash_sql(sql, &len);
   struct cached *victim = &l->cache[0];
   for (size_t i = 0; i < CACHE_SIZE; i++) {
     struct cached *c = &l->cache[i];
-    if (c->sql && strcmp(c->sql, sql) == 0) {
+    if (c->sql && c->hash == h && c->len == len && memcmp(c->sql, sql, len) == 0) {
       c->used = l->tick;
       sqlite3_reset(c->stmt);
       sqlite3_clear_bindings(c->stmt);
@@ -88,6 +106,8 @@ static sqlite3_stmt *prepare(struct st_db *db, const char *sql)
     return NULL;
   }
   victim->stmt = st;
+  victim->len = len;
+  victim->hash = h;
   victim->used = l->tick;
   return st;
 }

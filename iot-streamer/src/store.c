@@ -108,6 +108,30 @@ static void sb_add(struct sbuf *b, const char *fmt, ...)
   }
 }
 
+/* Appends ",$n" (or "$n" when first): the hot path of statement building. */
+static void sb_param(struct sbuf *b, bool first, size_t n)
+{
+  char tmp[24];
+  size_t k = sizeof tmp;
+  do {
+    tmp[--k] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n);
+  tmp[--k] = '$';
+  if (!first)
+    tmp[--k] = ',';
+  size_t len = sizeof tmp - k;
+  if (b->oom)
+    return;
+  if (b->len + len + 1 > b->cap) {
+    sb_add(b, "%.*s", (int)len, tmp + k);
+    return;
+  }
+  memcpy(b->p + b->len, tmp + k, len);
+  b->len += len;
+  b->p[b->len] = '\0';
+}
+
 static void sb_reset(struct sbuf *b)
 {
   b->len = 0;
@@ -262,7 +286,7 @@ static int insert_readings(struct st_db *db, struct st_reading *rows, size_t n,
       const struct st_reading *r = &rows[off + i];
       sb_add(&b, "%s(", i ? "," : "");
       for (size_t c = 0; c < NCOL; c++)
-        sb_add(&b, "%s$%zu", c ? "," : "", i * NCOL + c + 1);
+        sb_param(&b, c == 0, i * NCOL + c + 1);
       sb_add(&b, ")");
       struct st_param *q = &p[i * NCOL];
       q[0] = ST_TEXT(r->site);
@@ -356,7 +380,7 @@ static int upsert_rollup(struct st_db *db, const char *table, int64_t width,
       const struct agg *g = &a[off + i];
       sb_add(&b, "%s(", i ? "," : "");
       for (size_t c = 0; c < NCOL; c++)
-        sb_add(&b, "%s$%zu", c ? "," : "", i * NCOL + c + 1);
+        sb_param(&b, c == 0, i * NCOL + c + 1);
       sb_add(&b, ")");
       struct st_param *q = &p[i * NCOL];
       q[0] = ST_TEXT(g->r->device);
@@ -382,43 +406,76 @@ static int upsert_rollup(struct st_db *db, const char *table, int64_t width,
   return rc;
 }
 
-/* Latest value per series and last_seen per device, from the sorted rows. */
+/* Latest value per series and last_seen per device, from the sorted rows:
+ * one multi-row upsert each (keys are unique within a statement, as
+ * PostgreSQL requires for DO UPDATE). */
 static int upsert_latest_and_devices(struct st_db *db, struct st_reading **ins, size_t n)
 {
-  int rc = 0;
+  struct sbuf b = {0};
+  struct st_param *p = malloc(5 * CHUNK_ROWS * sizeof *p);
+  int rc = p ? 0 : FARM_ENOMEM;
+  size_t k = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     const struct st_reading *r = ins[i];
     bool last_of_series = i + 1 == n || strcmp(ins[i + 1]->device, r->device) != 0 ||
                           strcmp(ins[i + 1]->metric, r->metric) != 0;
-    if (!last_of_series)
-      continue;
-    struct st_param p[] = {ST_TEXT(r->device), ST_TEXT(r->metric), ST_TEXT(r->site),
-                           ST_I64(r->ts), ST_F64(r->value)};
-    rc = st_db_exec(db,
-                    "INSERT INTO latest (device, metric, site, ts, value)"
-                    " VALUES ($1, $2, $3, $4, $5)"
-                    " ON CONFLICT (device, metric) DO UPDATE SET"
-                    " site = excluded.site, ts = excluded.ts, value = excluded.value"
-                    " WHERE excluded.ts >= latest.ts",
-                    p, 5, NULL, NULL);
+    if (last_of_series) {
+      if (k == 0) {
+        sb_reset(&b);
+        sb_add(&b, "INSERT INTO latest (device, metric, site, ts, value) VALUES ");
+      }
+      sb_add(&b, "%s(", k ? "," : "");
+      for (size_t c = 0; c < 5; c++)
+        sb_param(&b, c == 0, k * 5 + c + 1);
+      sb_add(&b, ")");
+      p[k * 5] = ST_TEXT(r->device);
+      p[k * 5 + 1] = ST_TEXT(r->metric);
+      p[k * 5 + 2] = ST_TEXT(r->site);
+      p[k * 5 + 3] = ST_I64(r->ts);
+      p[k * 5 + 4] = ST_F64(r->value);
+      k++;
+    }
+    if (k && (k == CHUNK_ROWS || i + 1 == n)) {
+      sb_add(&b, " ON CONFLICT (device, metric) DO UPDATE SET"
+                 " site = excluded.site, ts = excluded.ts, value = excluded.value"
+                 " WHERE excluded.ts >= latest.ts");
+      rc = b.oom ? FARM_ENOMEM : st_db_exec(db, b.p, p, 5 * k, NULL, NULL);
+      k = 0;
+    }
   }
   for (size_t i = 0; i < n && rc == 0; i++) {
     const struct st_reading *r = ins[i];
-    if (i + 1 < n && strcmp(ins[i + 1]->device, r->device) == 0)
-      continue;
-    int64_t seen = 0;
-    for (size_t j = i + 1; j-- > 0 && strcmp(ins[j]->device, r->device) == 0;)
-      if (ins[j]->received_ts > seen)
-        seen = ins[j]->received_ts;
-    struct st_param p[] = {ST_TEXT(r->device), ST_TEXT(r->site), ST_I64(seen)};
-    rc = st_db_exec(db,
-                    "INSERT INTO devices (device, site, first_seen, last_seen)"
-                    " VALUES ($1, $2, $3, $3)"
-                    " ON CONFLICT (device) DO UPDATE SET site = excluded.site,"
-                    " last_seen = CASE WHEN excluded.last_seen > devices.last_seen"
-                    " THEN excluded.last_seen ELSE devices.last_seen END",
-                    p, 3, NULL, NULL);
+    bool last_of_device = i + 1 == n || strcmp(ins[i + 1]->device, r->device) != 0;
+    if (last_of_device) {
+      int64_t seen = 0;
+      for (size_t j = i + 1; j-- > 0 && strcmp(ins[j]->device, r->device) == 0;)
+        if (ins[j]->received_ts > seen)
+          seen = ins[j]->received_ts;
+      if (k == 0) {
+        sb_reset(&b);
+        sb_add(&b, "INSERT INTO devices (device, site, first_seen, last_seen) VALUES ");
+      }
+      sb_add(&b, "%s(", k ? "," : "");
+      sb_param(&b, true, k * 3 + 1);
+      sb_param(&b, false, k * 3 + 2);
+      sb_param(&b, false, k * 3 + 3);
+      sb_param(&b, false, k * 3 + 3);
+      sb_add(&b, ")");
+      p[k * 3] = ST_TEXT(r->device);
+      p[k * 3 + 1] = ST_TEXT(r->site);
+      p[k * 3 + 2] = ST_I64(seen);
+      k++;
+    }
+    if (k && (k == CHUNK_ROWS || i + 1 == n)) {
+      sb_add(&b, " ON CONFLICT (device) DO UPDATE SET site = excluded.site,"
+                 " last_seen = CASE WHEN excluded.last_seen > devices.last_seen"
+                 " THEN excluded.last_seen ELSE devices.last_seen END");
+      rc = b.oom ? FARM_ENOMEM : st_db_exec(db, b.p, p, 3 * k, NULL, NULL);
+      k = 0;
+    }
   }
+  free(p);
+  free(b.p);
   return rc;
 }
 

@@ -516,7 +516,9 @@ static void flush(struct streamer *s)
     return;
   if (s->nseqs)
     qsort(s->seqs, s->nseqs, sizeof *s->seqs, cmp_seq_site);
+  int64_t t_start = fd_mono_ms();
   int rc = st_store_write_batch(s->db, s->rows, s->nrows, s->seqs, s->nseqs);
+  int64_t t_written = fd_mono_ms();
   if (rc != 0) {
     atomic_fetch_add(&s->m.batch_errors, 1);
     atomic_store(&s->m.db_ok, false);
@@ -552,6 +554,9 @@ static void flush(struct streamer *s)
       continue;
     update_watermark(s, s->seqs[i].site, 0);
   }
+  fd_log(s->log, FD_LOG_DEBUG, "batch: %zu readings (%zu new), %zu messages: %lld ms to store, %lld ms after",
+         s->nrows, inserted, s->nseqs, (long long)(t_written - t_start),
+         (long long)(fd_mono_ms() - t_written));
   s->nrows = s->nseqs = s->nmsgs = 0;
   s->batch_since = 0;
   atomic_store(&s->m.pending, 0);
