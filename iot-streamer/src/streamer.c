@@ -77,7 +77,7 @@ struct metrics {
   atomic_uint_fast64_t msgs[MK_COUNT];
   atomic_uint_fast64_t rejected[ST_REJ_COUNT];
   atomic_uint_fast64_t ignored, stored, duplicate, expired, batches, batch_errors, db_errors,
-      db_recovered, watermarks, alerts_opened, alerts_resolved, alerts_open, pending;
+      db_recovered, watermarks, alerts_opened, alerts_resolved, alerts_open, pending, rules;
   atomic_bool mqtt_up, db_ok;
 };
 
@@ -609,6 +609,7 @@ static char *render_metrics(void *ud)
   COUNTER("alerts_resolved_total", "Alerts resolved.", atomic_load(&s->m.alerts_resolved));
   GAUGE("alerts_open", "Alerts open or acknowledged, as known to this streamer.",
         atomic_load(&s->m.alerts_open));
+  GAUGE("alert_rules", "Alert rules loaded (enabled and valid).", atomic_load(&s->m.rules));
   GAUGE("pending_readings", "Readings waiting for the next transaction.", atomic_load(&s->m.pending));
   GAUGE("live_clients", "Connected /live clients.", st_live_clients(s->live));
   COUNTER("live_sent_total", "Items written to /live clients.", st_live_sent(s->live));
@@ -694,6 +695,7 @@ static int open_all(struct streamer *s)
     return 1;
   if (st_alerts_reload(s->alerts) != 0)
     db_failed(s, "alert rules");
+  atomic_store(&s->m.rules, st_alerts_rule_count(s->alerts));
 
   if (st_live_new((size_t)fd_cfg_int(c, "live_buffer"), (uint64_t)fd_wall_ms(), &s->live) != 0 ||
       st_live_start(s->live) != 0) {
@@ -844,6 +846,7 @@ int st_run(const struct fd_cfg *cfg, const struct fd_log *log, volatile sig_atom
       *reload = 0;
       if (st_alerts_reload(s->alerts) != 0)
         db_failed(s, "alert rules");
+      atomic_store(&s->m.rules, st_alerts_rule_count(s->alerts));
       next_rules = now + fd_cfg_int(cfg, "rules_refresh") * 1000;
     }
     if (now >= next_retention) {

@@ -632,10 +632,17 @@ static void test_bad_inputs_are_counted_and_dropped(void **state)
   assert_int_equal(http_req(sa.http_port, "DELETE", "/metrics"), 405);
 }
 
-static void reload_rules(void)
+static bool rules_loaded(void *ud)
+{
+  return metric(sa.http_port, "iot_streamer_alert_rules") == *(long long *)ud;
+}
+
+/* SIGHUP, then wait until the streamer reports exactly n rules loaded. */
+static void reload_rules(long long n)
 {
   kill(sa.p.pid, SIGHUP);
-  sleep_ms(300);
+  if (!wait_for(rules_loaded, &n, 10000))
+    fail_msg("streamer has %lld rules, want %lld", metric(sa.http_port, "iot_streamer_alert_rules"), n);
 }
 
 static long long add_rule(const char *name, const char *kind, const char *site, const char *device,
@@ -680,7 +687,7 @@ static void test_history_does_not_raise_live_alerts(void **state)
   (void)state;
   struct client *e = client_open("edge-s4", "t-edge-s4");
   add_rule("too hot", "threshold", "s4", NULL, "temp_c", ">", 30, true, 0);
-  reload_rules();
+  reload_rules(1);
   long long t0 = wall_ms() - 600000;
   /* Replayed backlog, far above the threshold: stored, flagged, no alert. */
   for (int i = 1; i <= 5; i++)
@@ -721,7 +728,7 @@ static void test_alert_rules_and_lifecycle(void **state)
   add_rule("fast change", "rate", "s5", "rt", "lux", ">", 100, true, 0);
   add_rule("stuck sensor", "flatline", "s5", "fl", "rh_pct", NULL, 0.01, true, 10000);
   add_rule("offline", "offline", "s5", "off", NULL, NULL, 3, true, 0);
-  reload_rules();
+  reload_rules(5);
   long long t0 = wall_ms() - 900000;
   long long es = 0;
 
@@ -771,7 +778,7 @@ static void test_alert_rules_and_lifecycle(void **state)
   wait_alerts("off", "resolved", 1);
   /* Retire the rule, or the silent device keeps raising it. */
   exec_sql("UPDATE alert_rules SET enabled = FALSE WHERE kind = 'offline'", NULL, 0);
-  reload_rules();
+  reload_rules(4);
 
   /* Acknowledge the open threshold alert from the web-gateway. */
   struct st_param tp = ST_TEXT("th");
