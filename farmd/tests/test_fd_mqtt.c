@@ -128,6 +128,46 @@ static void client_connect(struct client *c, const char *user, const char *id)
   assert_true(pump(cs, 1, 10000, is_connected, c));
 }
 
+struct want {
+  struct client *c;
+  int n;
+};
+
+static bool pub_acked(void *ud)
+{
+  struct want *w = ud;
+  return w->c->pub_done >= w->n;
+}
+
+static bool saw_sync(void *ud)
+{
+  struct client *c = ud;
+  for (int i = 0; i < c->nseen; i++)
+    if (strstr(c->seen[i], " sync"))
+      return true;
+  return false;
+}
+
+/* Makes sure sub's subscription to topic is active: publishes a marker
+ * from pub until sub receives one, then forgets what sub has seen. */
+static void sync_sub(struct client **cs, size_t n, struct client *sub, struct client *pub,
+                     const char *topic)
+{
+  int base_done = pub->pub_done, sent = 0;
+  for (int i = 0; i < 50 && !saw_sync(sub); i++) {
+    assert_int_equal(fd_mqtt_publish(pub->m, topic, "sync", 4, 1, false, NULL), 0);
+    sent++;
+    pump(cs, n, 200, saw_sync, sub);
+  }
+  assert_true(saw_sync(sub));
+  /* Every marker acknowledged, and its copies delivered, before the reset. */
+  struct want w = {pub, base_done + sent};
+  assert_true(pump(cs, n, 5000, pub_acked, &w));
+  pump(cs, n, 200, NULL, NULL);
+  sub->nseen = 0;
+  pub->pub_done = pub->pub_refused = 0;
+}
+
 static int group_setup(void **state)
 {
   (void)state;
@@ -145,11 +185,6 @@ static int group_teardown(void **state)
   fh_rmtree(base);
   return 0;
 }
-
-struct want {
-  struct client *c;
-  int n;
-};
 
 static bool seen_n(void *ud)
 {
@@ -171,7 +206,7 @@ static void test_tls_publish_subscribe_and_acl(void **state)
   assert_int_equal(fd_mqtt_subscribe(cloud->m, "v1/farm/+/+/#", 1, false), 0);
   client_connect(edge, "edge-s1", "t-edge-s1");
   struct client *cs[] = {cloud, edge};
-  pump(cs, 2, 300, NULL, NULL); /* let the SUBSCRIBE land */
+  sync_sub(cs, 2, cloud, edge, "v1/farm/s1/sync/event");
 
   /* Into its own site: delivered. Into another site: PUBACK 0x87. */
   assert_int_equal(fd_mqtt_publish(edge->m, "v1/farm/s2/d1/status", "intruder", 8, 1, false, NULL), 0);
@@ -192,7 +227,10 @@ static void test_tls_publish_subscribe_and_acl(void **state)
   struct client *edge2 = calloc(1, sizeof *edge2);
   client_connect(edge2, "edge-s2", "t-edge-s2");
   struct client *cs3[] = {cloud, edge, edge2};
+  sync_sub(cs3, 3, edge, edge, "v1/farm/s1/sync2/event");
+  cloud->nseen = 1; /* keep the status seen above; the markers do not count */
   pump(cs3, 3, 300, NULL, NULL);
+  cloud->nseen = 1;
   assert_int_equal(fd_mqtt_publish(edge2->m, "v1/farm/s2/d9/event", "{\"type\":\"x\"}", 12, 1, false, NULL), 0);
   assert_int_equal(fd_mqtt_publish(edge->m, "v1/farm/s1/d2/event", "{\"type\":\"y\"}", 12, 1, false, NULL), 0);
   struct want w3 = {cloud, 3};
@@ -264,7 +302,7 @@ static void test_reconnect_restores_subscriptions(void **state)
   fh_broker_start(&broker);
   assert_true(pump(cs, 2, 15000, reconnected, cloud));
   assert_true(pump(cs, 2, 15000, reconnected, edge));
-  pump(cs, 2, 300, NULL, NULL);
+  sync_sub(cs, 2, cloud, edge, "v1/farm/s1/sync/event");
   assert_int_equal(fd_mqtt_publish(edge->m, "v1/farm/s1/d1/event", "after", 5, 1, false, NULL), 0);
   struct want w = {cloud, 1};
   assert_true(pump(cs, 2, 5000, seen_n, &w));
@@ -296,7 +334,7 @@ static void test_shared_subscription_splits_load(void **state)
   assert_int_equal(fd_mqtt_subscribe(b->m, "$share/ingest/v1/farm/+/+/#", 1, true), 0);
   client_connect(edge, "edge-s1", "t-share-edge");
   struct client *cs[] = {a, b, edge};
-  pump(cs, 3, 300, NULL, NULL);
+  pump(cs, 3, 1000, NULL, NULL); /* both SUBSCRIBEs land (no marker: it reaches one member) */
   const int n = 100;
   for (int i = 0; i < n; i++) {
     char p[16];
@@ -334,7 +372,8 @@ static void test_backpressure_keeps_everything_in_order(void **state)
   assert_true(pump(c1, 1, 10000, is_connected, cloud));
   assert_int_equal(fd_mqtt_subscribe(cloud->m, "v1/farm/s1/bp/event", 1, false), 0);
   client_connect(edge, "edge-s1", "t-bp-edge");
-  pump(c1, 1, 300, NULL, NULL);
+  struct client *c2[] = {cloud, edge};
+  sync_sub(c2, 2, cloud, edge, "v1/farm/s1/bp/event");
   const int n = 300;
   for (int i = 0; i < n; i++) {
     char p[16];
