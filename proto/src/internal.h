@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -48,6 +50,49 @@ static inline uint32_t fp__ld32(const uint8_t *p)
 static inline uint64_t fp__ld64(const uint8_t *p)
 {
   return (uint64_t)fp__ld32(p) << 32 | fp__ld32(p + 4);
+}
+
+/* Big-endian stores, byte by byte for the same reasons. */
+static inline void fp__st16(uint8_t *p, uint16_t v)
+{
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+
+static inline void fp__st32(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static inline void fp__st64(uint8_t *p, uint64_t v)
+{
+  fp__st32(p, (uint32_t)(v >> 32));
+  fp__st32(p + 4, (uint32_t)v);
+}
+
+/*
+ * memcpy for the few bytes of a key or a name (n <= 16), without a call:
+ * two fixed-size copies that overlap in the middle cover every length, and
+ * neither reads or writes outside the n bytes.
+ */
+static inline void fp__copy_short(uint8_t *dst, const void *src, size_t n)
+{
+  const uint8_t *s = src;
+  if (n >= 8) {
+    memcpy(dst, s, 8);
+    memcpy(dst + n - 8, s + n - 8, 8);
+  } else if (n >= 4) {
+    memcpy(dst, s, 4);
+    memcpy(dst + n - 4, s + n - 4, 4);
+  } else if (n >= 2) {
+    memcpy(dst, s, 2);
+    memcpy(dst + n - 2, s + n - 2, 2);
+  } else if (n == 1) {
+    dst[0] = s[0];
+  }
 }
 
 /*
@@ -319,6 +364,120 @@ static inline bool fp__mp_take_map(struct fp_mp_reader *r, unsigned *n)
     return false;
   fp__mp_advance(r, 1, 2u * *n);
   return true;
+}
+
+/*
+ * MessagePack numbers in their shortest form (msgpack spec, "formats"),
+ * stored at p, which has room for FP__MP_NUM_MAX bytes. Each returns the
+ * number of bytes of the item; fp__mp_*_size gives it without writing. The
+ * writer (msgpack.c) and the message encoder's fast path (msg.c) both
+ * write numbers through these, so they emit the same bytes.
+ */
+#define FP__MP_NUM_MAX 9
+
+static inline size_t fp__mp_uint_size(uint64_t u)
+{
+  return u <= 0x7f ? 1 : u <= UINT8_MAX ? 2 : u <= UINT16_MAX ? 3 : u <= UINT32_MAX ? 5 : 9;
+}
+
+static inline size_t fp__mp_put_uint(uint8_t *p, uint64_t u)
+{
+  if (u <= 0x7f) { /* positive fixint */
+    p[0] = (uint8_t)u;
+    return 1;
+  }
+  if (u <= UINT8_MAX) {
+    p[0] = 0xcc;
+    p[1] = (uint8_t)u;
+    return 2;
+  }
+  if (u <= UINT16_MAX) {
+    p[0] = 0xcd;
+    fp__st16(p + 1, (uint16_t)u);
+    return 3;
+  }
+  if (u <= UINT32_MAX) {
+    p[0] = 0xce;
+    fp__st32(p + 1, (uint32_t)u);
+    return 5;
+  }
+  p[0] = 0xcf;
+  fp__st64(p + 1, u);
+  return 9;
+}
+
+/* Non-negative values take the unsigned forms. */
+static inline size_t fp__mp_int_size(int64_t i)
+{
+  if (i >= 0)
+    return fp__mp_uint_size((uint64_t)i);
+  return i >= -32 ? 1 : i >= INT8_MIN ? 2 : i >= INT16_MIN ? 3 : i >= INT32_MIN ? 5 : 9;
+}
+
+static inline size_t fp__mp_put_int(uint8_t *p, int64_t i)
+{
+  if (i >= 0)
+    return fp__mp_put_uint(p, (uint64_t)i);
+  /* Conversions of negative values to unsigned types are defined modulo
+   * 2^N (C11 6.3.1.3), which is exactly the two's complement field. */
+  if (i >= -32) { /* negative fixint 0xe0..0xff */
+    p[0] = (uint8_t)i;
+    return 1;
+  }
+  if (i >= INT8_MIN) {
+    p[0] = 0xd0;
+    p[1] = (uint8_t)i;
+    return 2;
+  }
+  if (i >= INT16_MIN) {
+    p[0] = 0xd1;
+    fp__st16(p + 1, (uint16_t)i);
+    return 3;
+  }
+  if (i >= INT32_MIN) {
+    p[0] = 0xd2;
+    fp__st32(p + 1, (uint32_t)i);
+    return 5;
+  }
+  p[0] = 0xd3;
+  fp__st64(p + 1, (uint64_t)i);
+  return 9;
+}
+
+static inline size_t fp__mp_put_f32(uint8_t *p, float f)
+{
+  uint32_t bits;
+  memcpy(&bits, &f, sizeof bits);
+  p[0] = 0xca;
+  fp__st32(p + 1, bits);
+  return 5;
+}
+
+static inline size_t fp__mp_put_f64(uint8_t *p, double f)
+{
+  uint64_t bits;
+  memcpy(&bits, &f, sizeof bits);
+  p[0] = 0xcb;
+  fp__st64(p + 1, bits);
+  return 9;
+}
+
+/*
+ * True when f is written as float32: it survives the round trip through
+ * float exactly. NaN and the infinities exist in float32 (IEEE 754
+ * binary32); a finite value is narrowed only inside float's range, where
+ * the conversion is defined (C11 6.3.1.5).
+ */
+static inline bool fp__mp_float_is_f32(double f)
+{
+  if (f >= -FLT_MAX && f <= FLT_MAX)
+    return (double)(float)f == f;
+  return isnan(f) || isinf(f);
+}
+
+static inline size_t fp__mp_put_float(uint8_t *p, double f)
+{
+  return fp__mp_float_is_f32(f) ? fp__mp_put_f32(p, (float)f) : fp__mp_put_f64(p, f);
 }
 
 #endif /* FP_INTERNAL_H */

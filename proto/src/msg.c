@@ -66,19 +66,31 @@ _Static_assert(K_COUNT <= 32, "the keys seen fit a uint32_t mask");
 
 #define B(k) (UINT32_C(1) << (k))
 
+/* Each key's wire name, by enum key. */
+#define KEY_NAMES(X)                                                        \
+  X(K_T, "t") X(K_GSEQ, "gseq") X(K_ID, "id") X(K_MAC, "mac") X(K_FW, "fw") \
+  X(K_CH, "ch") X(K_PEERS, "peers") X(K_NAME, "name") X(K_STATE, "state")  \
+  X(K_RSSI, "rssi") X(K_BOOT, "boot") X(K_SEQ, "seq") X(K_UP_MS, "up_ms")  \
+  X(K_V, "v") X(K_SYN, "syn") X(K_ARGS, "args") X(K_ASSET, "asset")        \
+  X(K_OK, "ok") X(K_STAGE, "stage") X(K_ERR, "err") X(K_LVL, "lvl")        \
+  X(K_MSG, "msg") X(K_TS, "ts") X(K_DURATION_S, "duration_s")
+
 static const char *const key_names[K_COUNT] = {
-  [K_T] = "t",         [K_GSEQ] = "gseq",   [K_ID] = "id",
-  [K_MAC] = "mac",     [K_FW] = "fw",       [K_CH] = "ch",
-  [K_PEERS] = "peers", [K_NAME] = "name",   [K_STATE] = "state",
-  [K_RSSI] = "rssi",   [K_BOOT] = "boot",   [K_SEQ] = "seq",
-  [K_UP_MS] = "up_ms", [K_V] = "v",         [K_SYN] = "syn",
-  [K_ARGS] = "args",   [K_ASSET] = "asset", [K_OK] = "ok",
-  [K_STAGE] = "stage", [K_ERR] = "err",     [K_LVL] = "lvl",
-  [K_MSG] = "msg",     [K_TS] = "ts",       [K_DURATION_S] = "duration_s",
+#define NAME_OF(k, s) [k] = s,
+  KEY_NAMES(NAME_OF)
+#undef NAME_OF
+};
+
+/* Their lengths: the encoder writes keys without measuring them. */
+static const uint8_t key_lens[K_COUNT] = {
+#define LEN_OF(k, s) [k] = sizeof s - 1,
+  KEY_NAMES(LEN_OF)
+#undef LEN_OF
 };
 
 struct type_spec {
   const char *name;
+  uint8_t name_len;  /* strlen(name), for the encoder */
   uint32_t allowed;  /* keys this type reads; others are skipped */
   uint32_t required; /* keys that must be present */
 };
@@ -86,28 +98,31 @@ struct type_spec {
 #define UP_REQ (B(K_T) | B(K_GSEQ))
 #define DOWN_REQ (B(K_T) | B(K_ID))
 
+/* A type's wire name and its length. */
+#define TYPE(s) s, sizeof s - 1
+
 static const struct type_spec specs[FP_MSG_TYPE_COUNT] = {
-  [FP_MSG_HELLO] = {"hello", 0,
+  [FP_MSG_HELLO] = {TYPE("hello"), 0,
                     UP_REQ | B(K_MAC) | B(K_FW) | B(K_CH) | B(K_PEERS) |
                       B(K_BOOT)},
-  [FP_MSG_TEL] = {"tel", B(K_SYN),
+  [FP_MSG_TEL] = {TYPE("tel"), B(K_SYN),
                   UP_REQ | B(K_MAC) | B(K_RSSI) | B(K_BOOT) | B(K_SEQ) |
                     B(K_UP_MS) | B(K_V)},
-  [FP_MSG_EVT] = {"evt", B(K_BOOT) | B(K_SEQ) | B(K_ARGS),
+  [FP_MSG_EVT] = {TYPE("evt"), B(K_BOOT) | B(K_SEQ) | B(K_ARGS),
                   UP_REQ | B(K_MAC) | B(K_NAME)},
-  [FP_MSG_PEER] = {"peer", B(K_ASSET) | B(K_RSSI) | B(K_FW),
+  [FP_MSG_PEER] = {TYPE("peer"), B(K_ASSET) | B(K_RSSI) | B(K_FW),
                    UP_REQ | B(K_MAC) | B(K_STATE)},
-  [FP_MSG_ACK] = {"ack", B(K_ERR), UP_REQ | B(K_ID) | B(K_OK) | B(K_STAGE)},
-  [FP_MSG_PONG] = {"pong", 0, UP_REQ | B(K_ID) | B(K_UP_MS)},
-  [FP_MSG_LOG] = {"log", 0, UP_REQ | B(K_LVL) | B(K_MSG)},
-  [FP_MSG_STATS] = {"stats", 0, UP_REQ | B(K_V)},
-  [FP_MSG_RX] = {"rx", 0, UP_REQ},
-  [FP_MSG_CMD] = {"cmd", B(K_ARGS), DOWN_REQ | B(K_MAC) | B(K_NAME)},
-  [FP_MSG_SET_MAC] = {"cfg:set_mac", 0, DOWN_REQ | B(K_MAC)},
-  [FP_MSG_TIME_SYNC] = {"time_sync", 0, DOWN_REQ | B(K_TS)},
-  [FP_MSG_PAIR_BEGIN] = {"pair_begin", 0, DOWN_REQ | B(K_DURATION_S)},
-  [FP_MSG_PAIR_END] = {"pair_end", 0, DOWN_REQ},
-  [FP_MSG_PING] = {"ping", 0, DOWN_REQ},
+  [FP_MSG_ACK] = {TYPE("ack"), B(K_ERR), UP_REQ | B(K_ID) | B(K_OK) | B(K_STAGE)},
+  [FP_MSG_PONG] = {TYPE("pong"), 0, UP_REQ | B(K_ID) | B(K_UP_MS)},
+  [FP_MSG_LOG] = {TYPE("log"), 0, UP_REQ | B(K_LVL) | B(K_MSG)},
+  [FP_MSG_STATS] = {TYPE("stats"), 0, UP_REQ | B(K_V)},
+  [FP_MSG_RX] = {TYPE("rx"), 0, UP_REQ},
+  [FP_MSG_CMD] = {TYPE("cmd"), B(K_ARGS), DOWN_REQ | B(K_MAC) | B(K_NAME)},
+  [FP_MSG_SET_MAC] = {TYPE("cfg:set_mac"), 0, DOWN_REQ | B(K_MAC)},
+  [FP_MSG_TIME_SYNC] = {TYPE("time_sync"), 0, DOWN_REQ | B(K_TS)},
+  [FP_MSG_PAIR_BEGIN] = {TYPE("pair_begin"), 0, DOWN_REQ | B(K_DURATION_S)},
+  [FP_MSG_PAIR_END] = {TYPE("pair_end"), 0, DOWN_REQ},
+  [FP_MSG_PING] = {TYPE("ping"), 0, DOWN_REQ},
 };
 
 /* What a value of each key must be, for FARM_ETYPE messages. */
@@ -142,6 +157,12 @@ static const char *const key_types[K_COUNT] = {
 /* ------------------------------------------------------------------ */
 /* Shared checks                                                      */
 
+/* A byte of a metric, counter or argument name: [a-z0-9_]. */
+static inline bool name_char(uint8_t c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
 /* Metric, counter and argument names: 1..15 of [a-z0-9_]; command names
  * also allow '.' (namespaces such as "relay.set") and up to 31. */
 static bool name_ok(const uint8_t *p, size_t n, size_t max, bool dot)
@@ -149,9 +170,20 @@ static bool name_ok(const uint8_t *p, size_t n, size_t max, bool dot)
   if (n == 0 || n > max)
     return false;
   for (size_t i = 0; i < n; i++) {
-    uint8_t c = p[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-          (dot && c == '.')))
+    if (!name_char(p[i]) && !(dot && p[i] == '.'))
+      return false;
+  }
+  return true;
+}
+
+/* Equal byte strings of one length; the names compared are a few bytes
+ * long, which an inline loop handles faster than a call. */
+static bool same_bytes(const void *a, const void *b, size_t n)
+{
+  const uint8_t *x = a;
+  const uint8_t *y = b;
+  for (size_t i = 0; i < n; i++) {
+    if (x[i] != y[i])
       return false;
   }
   return true;
@@ -271,21 +303,65 @@ static int vrssi(struct fp_msg_error *v, int8_t rssi)
            : vfail(v, FARM_ERANGE, "rssi", "", X_RSSI);
 }
 
-int fp__check_args(struct fp_msg_error *v, const struct fp_arg *args,
-                   unsigned n)
+/*
+ * The length of an entry name (a metric, counter or argument name) held in
+ * an array of FP_MSG_KEY_MAX + 1 bytes, when it is NUL-terminated there and
+ * matches 1..15 of [a-z0-9_]; 0 otherwise. One pass does the work of
+ * memchr, name_ok and strlen.
+ */
+static size_t entry_name_len(const char *s)
+{
+  for (size_t i = 0; i <= FP_MSG_KEY_MAX; i++) {
+    uint8_t c = (uint8_t)s[i];
+    if (c == '\0')
+      return i;
+    if (!name_char(c))
+      return 0;
+  }
+  return 0;
+}
+
+/*
+ * Checks the name of entry i of v or args: its pattern, and that no entry
+ * before it has the same name. Entry j's name array is at base + j * stride
+ * and lens[j] holds its length; lens[i] is set. Returns 0, FARM_EINVAL or
+ * FARM_EDUPKEY, which the caller reports.
+ */
+static int ventry_name(const char *base, size_t stride, unsigned i,
+                       uint8_t *lens)
+{
+  const char *name = base + (size_t)i * stride;
+  size_t len = entry_name_len(name);
+  if (len == 0)
+    return FARM_EINVAL;
+  for (unsigned j = 0; j < i; j++) {
+    if (lens[j] == len && same_bytes(base + (size_t)j * stride, name, len))
+      return FARM_EDUPKEY;
+  }
+  lens[i] = (uint8_t)len;
+  return 0;
+}
+
+/* The error of ventry_name for entry `name` of the map `in`. */
+static int ventry_fail(struct fp_msg_error *v, int code, const char *in,
+                       const char *name)
+{
+  if (code == FARM_EDUPKEY)
+    return vfail(v, code, name, in, "");
+  return vfail(v, code, in, "", X_ENTRY_NAME);
+}
+
+/* As fp__check_args; lens receives the lengths of the keys. */
+static int check_args(struct fp_msg_error *v, const struct fp_arg *args,
+                      unsigned n, uint8_t *lens)
 {
   if (n > FP_MSG_MAX_ARGS)
     return vfail(v, FARM_ERANGE, "args", "", X_ARGS);
   for (unsigned i = 0; i < n; i++) {
     const struct fp_arg *a = &args[i];
-    int rc = vname(v, "args", "", a->key, sizeof a->key, FP_MSG_KEY_MAX,
-                   false, X_ENTRY_NAME);
+    int rc = ventry_name(args[0].key, sizeof args[0], i, lens);
     if (rc != 0)
-      return rc;
-    for (unsigned j = 0; j < i; j++) {
-      if (strcmp(args[j].key, a->key) == 0)
-        return vfail(v, FARM_EDUPKEY, a->key, "args", "");
-    }
+      return ventry_fail(v, rc, "args", a->key);
     switch (a->kind) {
     case FP_ARG_INT:
     case FP_ARG_BOOL:
@@ -307,28 +383,38 @@ int fp__check_args(struct fp_msg_error *v, const struct fp_arg *args,
   return 0;
 }
 
-int fp__check_metrics(struct fp_msg_error *v, const struct fp_metric *mv,
-                      unsigned n)
+int fp__check_args(struct fp_msg_error *v, const struct fp_arg *args,
+                   unsigned n)
+{
+  uint8_t lens[FP_MSG_MAX_ARGS];
+  return check_args(v, args, n, lens);
+}
+
+/* As fp__check_metrics; lens receives the lengths of the names. */
+static int check_metrics(struct fp_msg_error *v, const struct fp_metric *mv,
+                         unsigned n, uint8_t *lens)
 {
   if (n < 1 || n > FP_MSG_MAX_METRICS)
     return vfail(v, FARM_ERANGE, "v", "", X_METRICS);
   for (unsigned i = 0; i < n; i++) {
     const struct fp_metric *mt = &mv[i];
-    int rc = vname(v, "v", "", mt->name, sizeof mt->name, FP_MSG_KEY_MAX,
-                   false, X_ENTRY_NAME);
+    int rc = ventry_name(mv[0].name, sizeof mv[0], i, lens);
     if (rc != 0)
-      return rc;
-    for (unsigned j = 0; j < i; j++) {
-      if (strcmp(mv[j].name, mt->name) == 0)
-        return vfail(v, FARM_EDUPKEY, mt->name, "v", "");
-    }
+      return ventry_fail(v, rc, "v", mt->name);
     const char *expected = "";
-    rc = metric_check((const uint8_t *)mt->name, strlen(mt->name), mt->value,
+    rc = metric_check((const uint8_t *)mt->name, lens[i], mt->value,
                       &expected);
     if (rc != 0)
       return vfail(v, rc, mt->name, "v", expected);
   }
   return 0;
+}
+
+int fp__check_metrics(struct fp_msg_error *v, const struct fp_metric *mv,
+                      unsigned n)
+{
+  uint8_t lens[FP_MSG_MAX_METRICS];
+  return check_metrics(v, mv, n, lens);
 }
 
 int fp__check_text(struct fp_msg_error *e, const char *key, const char *s,
@@ -342,30 +428,38 @@ int fp__check_cmd_name(struct fp_msg_error *e, const char *s, size_t cap)
   return vname(e, "name", "", s, cap, FP_MSG_NAME_MAX, true, X_CMD_NAME);
 }
 
-static int vtel(struct fp_msg_error *v, const struct fp_msg_tel *t)
+static int vtel(struct fp_msg_error *v, const struct fp_msg_tel *t,
+                uint8_t *lens)
 {
   int rc = vrssi(v, t->rssi);
-  return rc != 0 ? rc : fp__check_metrics(v, t->v, t->n_metrics);
+  return rc != 0 ? rc : check_metrics(v, t->v, t->n_metrics, lens);
 }
 
-static int vstats(struct fp_msg_error *v, const struct fp_msg_stats *s)
+static int vstats(struct fp_msg_error *v, const struct fp_msg_stats *s,
+                  uint8_t *lens)
 {
   if (s->n_counters > FP_MSG_MAX_COUNTERS)
     return vfail(v, FARM_ERANGE, "v", "", X_COUNTERS);
   for (unsigned i = 0; i < s->n_counters; i++) {
-    int rc = vname(v, "v", "", s->v[i].name, sizeof s->v[i].name,
-                   FP_MSG_KEY_MAX, false, X_ENTRY_NAME);
+    int rc = ventry_name(s->v[0].name, sizeof s->v[0], i, lens);
     if (rc != 0)
-      return rc;
-    for (unsigned j = 0; j < i; j++) {
-      if (strcmp(s->v[j].name, s->v[i].name) == 0)
-        return vfail(v, FARM_EDUPKEY, s->v[i].name, "v", "");
-    }
+      return ventry_fail(v, rc, "v", s->v[i].name);
   }
   return 0;
 }
 
-static int validate(struct fp_msg_error *v, const struct fp_msg *m)
+/* The entries of tel.v, stats.v and args that a message can have. */
+#define MAX_ENTRIES FP_MSG_MAX_COUNTERS
+_Static_assert(MAX_ENTRIES >= FP_MSG_MAX_METRICS && MAX_ENTRIES >= FP_MSG_MAX_ARGS,
+               "entry name lengths fit one array");
+
+/*
+ * Checks m as fp_msg_validate does. lens (MAX_ENTRIES bytes) receives the
+ * lengths of the entry names of v or args, which the encoder then writes
+ * without measuring them again.
+ */
+static int validate(struct fp_msg_error *v, const struct fp_msg *m,
+                    uint8_t *lens)
 {
   int rc = 0;
   if ((unsigned)m->type >= FP_MSG_TYPE_COUNT)
@@ -384,12 +478,12 @@ static int validate(struct fp_msg_error *v, const struct fp_msg *m)
     return rc;
   }
   case FP_MSG_TEL:
-    return vtel(v, &m->u.tel);
+    return vtel(v, &m->u.tel, lens);
   case FP_MSG_EVT: {
     const struct fp_msg_evt *e = &m->u.evt;
     rc = vtext(v, "name", "", e->name, sizeof e->name, 1, FP_MSG_NAME_MAX,
                X_EVT_NAME);
-    return rc != 0 ? rc : fp__check_args(v, e->args, e->n_args);
+    return rc != 0 ? rc : check_args(v, e->args, e->n_args, lens);
   }
   case FP_MSG_PEER: {
     const struct fp_msg_peer *p = &m->u.peer;
@@ -420,11 +514,11 @@ static int validate(struct fp_msg_error *v, const struct fp_msg *m)
                  X_MSG);
   }
   case FP_MSG_STATS:
-    return vstats(v, &m->u.stats);
+    return vstats(v, &m->u.stats, lens);
   case FP_MSG_CMD: {
     const struct fp_msg_cmd *c = &m->u.cmd;
     rc = fp__check_cmd_name(v, c->name, sizeof c->name);
-    return rc != 0 ? rc : fp__check_args(v, c->args, c->n_args);
+    return rc != 0 ? rc : check_args(v, c->args, c->n_args, lens);
   }
   case FP_MSG_SET_MAC:
     return mac_unicast(m->u.set_mac.mac)
@@ -451,62 +545,224 @@ int fp_msg_validate(const struct fp_msg *m, struct fp_msg_error *err)
 {
   struct fp_msg_error scratch;
   struct fp_msg_error *v = err != NULL ? err : &scratch;
+  uint8_t lens[MAX_ENTRIES];
   fp__msg_error_set(v, 0, "", 0, "", "");
-  return validate(v, m);
+  return validate(v, m, lens);
 }
 
 /* ------------------------------------------------------------------ */
 /* Encoding                                                           */
 
-static void put_key(struct fp_writer *w, enum key k)
+/*
+ * The encoder's writes, a key (or an entry name) and its value at a time.
+ * For MessagePack the forms a message uses are stored straight into the
+ * buffer after one capacity check for the pair, with the number encoders
+ * the writer itself uses (internal.h); the written length is updated once
+ * per pair, as every write would otherwise wait for it to round-trip
+ * through memory. When a pair might not fit, after an error, and for CBOR,
+ * the items go through fp_write_*, which writes exactly what fits and keeps
+ * the writer's sticky error.
+ */
+
+/* The short strings of a message (keys, names) are copied inline. */
+static inline void copy_bytes(uint8_t *dst, const char *src, size_t n)
 {
-  fp_write_cstr(w, key_names[k]);
+  if (n <= 16)
+    fp__copy_short(dst, src, n);
+  else
+    memcpy(dst, src, n);
+}
+
+/* Text items the fast path writes: fixstr, at most 31 bytes. */
+#define MP_FIXSTR_MAX 31
+
+/*
+ * Reserves room for a fixstr name of n bytes and up to value_max bytes of
+ * value, writes the name, and returns where the value goes; NULL (nothing
+ * written) when the fast path does not apply.
+ */
+static inline uint8_t *mp_pair(struct fp_writer *w, const char *name, size_t n,
+                               size_t value_max)
+{
+  struct fp_mp_writer *mw = &w->u.mp;
+  if (w->codec != FP_CODEC_MSGPACK || mw->err != 0 || n > MP_FIXSTR_MAX ||
+      mw->cap - mw->len < 1 + n + value_max)
+    return NULL;
+  uint8_t *p = mw->buf + mw->len;
+  p[0] = (uint8_t)(0xa0 | n); /* fixstr */
+  copy_bytes(p + 1, name, n);
+  return p + 1 + n;
+}
+
+/* Ends a pair of the fast path at end. */
+static inline void mp_done(struct fp_writer *w, const uint8_t *end)
+{
+  w->u.mp.len = (size_t)(end - w->u.mp.buf);
+}
+
+static void put_pair_uint(struct fp_writer *w, const char *name, size_t n,
+                          uint64_t u)
+{
+  uint8_t *p = mp_pair(w, name, n, FP__MP_NUM_MAX);
+  if (p == NULL) {
+    fp_write_str(w, name, n);
+    fp_write_uint(w, u);
+    return;
+  }
+  mp_done(w, p + fp__mp_put_uint(p, u));
+}
+
+static void put_pair_int(struct fp_writer *w, const char *name, size_t n,
+                         int64_t i)
+{
+  uint8_t *p = mp_pair(w, name, n, FP__MP_NUM_MAX);
+  if (p == NULL) {
+    fp_write_str(w, name, n);
+    fp_write_int(w, i);
+    return;
+  }
+  mp_done(w, p + fp__mp_put_int(p, i));
+}
+
+static void put_pair_float(struct fp_writer *w, const char *name, size_t n,
+                           double f)
+{
+  uint8_t *p = mp_pair(w, name, n, FP__MP_NUM_MAX);
+  if (p == NULL) {
+    fp_write_str(w, name, n);
+    fp_write_float(w, f);
+    return;
+  }
+  mp_done(w, p + fp__mp_put_float(p, f));
+}
+
+static void put_pair_bool(struct fp_writer *w, const char *name, size_t n,
+                          bool b)
+{
+  uint8_t *p = mp_pair(w, name, n, 1);
+  if (p == NULL) {
+    fp_write_str(w, name, n);
+    fp_write_bool(w, b);
+    return;
+  }
+  *p++ = b ? 0xc3 : 0xc2;
+  mp_done(w, p);
+}
+
+/* Text of vn bytes, valid UTF-8 (validated, or a word of the schema). */
+static void put_pair_str(struct fp_writer *w, const char *name, size_t n,
+                         const char *v, size_t vn)
+{
+  uint8_t *p = vn <= MP_FIXSTR_MAX ? mp_pair(w, name, n, 1 + vn) : NULL;
+  if (p == NULL) {
+    fp_write_str(w, name, n);
+    fp_write_str(w, v, vn);
+    return;
+  }
+  *p++ = (uint8_t)(0xa0 | vn);
+  copy_bytes(p, v, vn);
+  mp_done(w, p + vn);
+}
+
+/* A key and the head of its map of `count` pairs. */
+static void put_pair_map(struct fp_writer *w, const char *name, size_t n,
+                         unsigned count)
+{
+  uint8_t *p = count <= 15 ? mp_pair(w, name, n, 1) : NULL;
+  if (p == NULL) {
+    fp_write_str(w, name, n);
+    fp_write_map(w, count);
+    return;
+  }
+  *p++ = (uint8_t)(0x80 | count); /* fixmap */
+  mp_done(w, p);
 }
 
 static void put_uint(struct fp_writer *w, enum key k, uint64_t u)
 {
-  put_key(w, k);
-  fp_write_uint(w, u);
+  put_pair_uint(w, key_names[k], key_lens[k], u);
+}
+
+static void put_int(struct fp_writer *w, enum key k, int64_t i)
+{
+  put_pair_int(w, key_names[k], key_lens[k], i);
+}
+
+static void put_bool(struct fp_writer *w, enum key k, bool b)
+{
+  put_pair_bool(w, key_names[k], key_lens[k], b);
+}
+
+/* A string field of the struct, validated. */
+static void put_str(struct fp_writer *w, enum key k, const char *s)
+{
+  put_pair_str(w, key_names[k], key_lens[k], s, strlen(s));
 }
 
 static void put_mac(struct fp_writer *w, const uint8_t *mac)
 {
-  put_key(w, K_MAC);
-  fp_write_bin(w, mac, FP_MAC_LEN);
+  uint8_t *p = mp_pair(w, key_names[K_MAC], key_lens[K_MAC], 2 + FP_MAC_LEN);
+  if (p == NULL) {
+    fp_write_str(w, key_names[K_MAC], key_lens[K_MAC]);
+    fp_write_bin(w, mac, FP_MAC_LEN);
+    return;
+  }
+  p[0] = 0xc4; /* bin 8 */
+  p[1] = FP_MAC_LEN;
+  memcpy(p + 2, mac, FP_MAC_LEN);
+  mp_done(w, p + 2 + FP_MAC_LEN);
 }
 
-void fp__put_args(struct fp_writer *w, const struct fp_arg *args, unsigned n)
+/* args and v with the name lengths validation found (lens). */
+static void put_args(struct fp_writer *w, const struct fp_arg *args, unsigned n,
+                     const uint8_t *lens)
 {
-  put_key(w, K_ARGS);
-  fp_write_map(w, n);
+  put_pair_map(w, key_names[K_ARGS], key_lens[K_ARGS], n);
   for (unsigned i = 0; i < n; i++) {
-    fp_write_cstr(w, args[i].key);
-    switch (args[i].kind) {
+    const struct fp_arg *a = &args[i];
+    switch (a->kind) {
     case FP_ARG_INT:
-      fp_write_int(w, args[i].v.i);
+      put_pair_int(w, a->key, lens[i], a->v.i);
       break;
     case FP_ARG_FLOAT:
-      fp_write_float(w, args[i].v.f);
+      put_pair_float(w, a->key, lens[i], a->v.f);
       break;
     case FP_ARG_BOOL:
-      fp_write_bool(w, args[i].v.b);
+      put_pair_bool(w, a->key, lens[i], a->v.b);
       break;
     case FP_ARG_STR:
-      fp_write_cstr(w, args[i].v.s);
+      put_pair_str(w, a->key, lens[i], a->v.s, strlen(a->v.s));
       break;
     }
   }
 }
 
+static void put_metrics(struct fp_writer *w, const struct fp_metric *v,
+                        unsigned n, const uint8_t *lens)
+{
+  put_pair_map(w, key_names[K_V], key_lens[K_V], n);
+  for (unsigned i = 0; i < n; i++)
+    put_pair_float(w, v[i].name, lens[i], v[i].value);
+}
+
+/* The radio encoder's entry points: the caller has validated the entries. */
+void fp__put_args(struct fp_writer *w, const struct fp_arg *args, unsigned n)
+{
+  uint8_t lens[FP_MSG_MAX_ARGS];
+  assert(n <= FP_MSG_MAX_ARGS);
+  for (unsigned i = 0; i < n; i++)
+    lens[i] = (uint8_t)strlen(args[i].key);
+  put_args(w, args, n, lens);
+}
+
 void fp__put_metrics(struct fp_writer *w, const struct fp_metric *v,
                      unsigned n)
 {
-  put_key(w, K_V);
-  fp_write_map(w, n);
-  for (unsigned i = 0; i < n; i++) {
-    fp_write_cstr(w, v[i].name);
-    fp_write_float(w, v[i].value);
-  }
+  uint8_t lens[FP_MSG_MAX_METRICS];
+  assert(n <= FP_MSG_MAX_METRICS);
+  for (unsigned i = 0; i < n; i++)
+    lens[i] = (uint8_t)strlen(v[i].name);
+  put_metrics(w, v, n, lens);
 }
 
 static const char *const stage_names[] = {"gw", "node"};
@@ -514,7 +770,8 @@ static const char *const state_names[] = {"joined", "updated", "removed"};
 
 /* Writes the pairs after `t`: exactly pair_count(m) - 1 of them, which
  * the map head has announced. */
-static void put_body(struct fp_writer *w, const struct fp_msg *m)
+static void put_body(struct fp_writer *w, const struct fp_msg *m,
+                     const uint8_t *lens)
 {
   bool up = fp_msg_is_uplink(m->type) || m->type == FP_MSG_RX;
   if (up)
@@ -523,8 +780,7 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m)
   case FP_MSG_HELLO: {
     const struct fp_msg_hello *h = &m->u.hello;
     put_mac(w, h->mac);
-    put_key(w, K_FW);
-    fp_write_cstr(w, h->fw);
+    put_str(w, K_FW, h->fw);
     put_uint(w, K_CH, h->ch);
     put_uint(w, K_PEERS, h->peers);
     put_uint(w, K_BOOT, h->boot);
@@ -533,60 +789,50 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m)
   case FP_MSG_TEL: {
     const struct fp_msg_tel *t = &m->u.tel;
     put_mac(w, t->mac);
-    put_key(w, K_RSSI);
-    fp_write_int(w, t->rssi);
+    put_int(w, K_RSSI, t->rssi);
     put_uint(w, K_BOOT, t->boot);
     put_uint(w, K_SEQ, t->seq);
     put_uint(w, K_UP_MS, t->up_ms);
-    fp__put_metrics(w, t->v, t->n_metrics);
+    put_metrics(w, t->v, t->n_metrics, lens);
     if (t->syn) {
-      put_key(w, K_SYN);
-      fp_write_bool(w, true);
+      put_bool(w, K_SYN, true);
     }
     break;
   }
   case FP_MSG_EVT: {
     const struct fp_msg_evt *e = &m->u.evt;
     put_mac(w, e->mac);
-    put_key(w, K_NAME);
-    fp_write_cstr(w, e->name);
+    put_str(w, K_NAME, e->name);
     if (e->has_boot)
       put_uint(w, K_BOOT, e->boot);
     if (e->has_seq)
       put_uint(w, K_SEQ, e->seq);
     if (e->n_args > 0)
-      fp__put_args(w, e->args, e->n_args);
+      put_args(w, e->args, e->n_args, lens);
     break;
   }
   case FP_MSG_PEER: {
     const struct fp_msg_peer *p = &m->u.peer;
     put_mac(w, p->mac);
-    put_key(w, K_STATE);
-    fp_write_cstr(w, state_names[p->state]);
+    put_str(w, K_STATE, state_names[p->state]);
     if (p->asset[0] != '\0') {
-      put_key(w, K_ASSET);
-      fp_write_cstr(w, p->asset);
+      put_str(w, K_ASSET, p->asset);
     }
     if (p->has_rssi) {
-      put_key(w, K_RSSI);
-      fp_write_int(w, p->rssi);
+      put_int(w, K_RSSI, p->rssi);
     }
     if (p->fw[0] != '\0') {
-      put_key(w, K_FW);
-      fp_write_cstr(w, p->fw);
+      put_str(w, K_FW, p->fw);
     }
     break;
   }
   case FP_MSG_ACK: {
     const struct fp_msg_ack *a = &m->u.ack;
     put_uint(w, K_ID, m->id);
-    put_key(w, K_OK);
-    fp_write_bool(w, a->ok);
-    put_key(w, K_STAGE);
-    fp_write_cstr(w, stage_names[a->stage]);
+    put_bool(w, K_OK, a->ok);
+    put_str(w, K_STAGE, stage_names[a->stage]);
     if (a->err[0] != '\0') {
-      put_key(w, K_ERR);
-      fp_write_cstr(w, a->err);
+      put_str(w, K_ERR, a->err);
     }
     break;
   }
@@ -596,17 +842,13 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m)
     break;
   case FP_MSG_LOG:
     put_uint(w, K_LVL, m->u.log.lvl);
-    put_key(w, K_MSG);
-    fp_write_cstr(w, m->u.log.msg);
+    put_str(w, K_MSG, m->u.log.msg);
     break;
   case FP_MSG_STATS: {
     const struct fp_msg_stats *s = &m->u.stats;
-    put_key(w, K_V);
-    fp_write_map(w, s->n_counters);
-    for (unsigned i = 0; i < s->n_counters; i++) {
-      fp_write_cstr(w, s->v[i].name);
-      fp_write_uint(w, s->v[i].value);
-    }
+    put_pair_map(w, key_names[K_V], key_lens[K_V], s->n_counters);
+    for (unsigned i = 0; i < s->n_counters; i++)
+      put_pair_uint(w, s->v[i].name, lens[i], s->v[i].value);
     break;
   }
   case FP_MSG_RX:
@@ -615,10 +857,9 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m)
     const struct fp_msg_cmd *c = &m->u.cmd;
     put_uint(w, K_ID, m->id);
     put_mac(w, c->mac);
-    put_key(w, K_NAME);
-    fp_write_cstr(w, c->name);
+    put_str(w, K_NAME, c->name);
     if (c->n_args > 0)
-      fp__put_args(w, c->args, c->n_args);
+      put_args(w, c->args, c->n_args, lens);
     break;
   }
   case FP_MSG_SET_MAC:
@@ -682,15 +923,17 @@ static unsigned pair_count(const struct fp_msg *m)
 int fp_msg_encode(const struct fp_msg *m, enum fp_codec c, uint8_t *buf,
                   size_t cap, size_t *out_len)
 {
-  int rc = fp_msg_validate(m, NULL);
+  struct fp_msg_error scratch;
+  uint8_t lens[MAX_ENTRIES];
+  int rc = validate(&scratch, m, lens);
   if (rc != 0)
     return rc;
   struct fp_writer w;
   fp_writer_init(&w, c, buf, cap);
   fp_write_map(&w, pair_count(m));
-  put_key(&w, K_T);
-  fp_write_cstr(&w, specs[m->type].name);
-  put_body(&w, m);
+  put_pair_str(&w, key_names[K_T], key_lens[K_T], specs[m->type].name,
+               specs[m->type].name_len);
+  put_body(&w, m, lens);
   rc = fp_writer_error(&w);
   if (rc != 0)
     return rc;
@@ -1109,17 +1352,6 @@ static int get_map_head(struct fp__dec *d, enum key k, uint64_t min, uint64_t ma
   return 0;
 }
 
-/* Equal byte strings of one length; the names compared are a few bytes
- * long, which an inline loop handles faster than a call. */
-static bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
-{
-  for (size_t i = 0; i < n; i++) {
-    if (a[i] != b[i])
-      return false;
-  }
-  return true;
-}
-
 /*
  * Reads the name of entry n of v or args: text of 1..15 of [a-z0-9_], not
  * equal to any name before it (prev[0..n), which points into the input;
@@ -1148,10 +1380,9 @@ static int get_entry_name(struct fp__dec *d, enum key k, char *dst,
   if (t.len == 0 || t.len > FP_MSG_KEY_MAX)
     return fail(d, FARM_EINVAL, container, off, "", X_ENTRY_NAME);
   for (size_t i = 0; i < t.len; i++) {
-    uint8_t c = t.ptr[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+    if (!name_char(t.ptr[i]))
       return fail(d, FARM_EINVAL, container, off, "", X_ENTRY_NAME);
-    dst[i] = (char)c;
+    dst[i] = (char)t.ptr[i];
   }
   dst[t.len] = '\0';
   for (unsigned i = 0; i < n; i++) {

@@ -63,27 +63,8 @@ enum {
 #define MP_EXT_TIMESTAMP (-1)
 #define MP_NSEC_MAX 999999999u
 
-/* ---- big-endian helpers (every multi-byte msgpack field is big-endian) ---- */
-
-static inline void st16(uint8_t *p, uint16_t v)
-{
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-static inline void st64(uint8_t *p, uint64_t v)
-{
-  st32(p, (uint32_t)(v >> 32));
-  st32(p + 4, (uint32_t)v);
-}
+/* Every multi-byte msgpack field is big-endian: fp__ld* and fp__st* in
+ * internal.h. */
 
 /* Two's complement reinterpretation without implementation-defined casts. */
 static inline int64_t u64_to_i64(uint64_t x)
@@ -156,71 +137,25 @@ int fp_mp_write_bool(struct fp_mp_writer *w, bool b)
   return 0;
 }
 
+/* Numbers: the shortest form, from the encoders shared with the message
+ * layer (internal.h). */
 int fp_mp_write_uint(struct fp_mp_writer *w, uint64_t u)
 {
   assert(w != NULL);
-  uint8_t *p;
-  if (u <= 0x7f) { /* positive fixint */
-    if ((p = reserve(w, 1, 0)) == NULL)
-      return w->err;
-    p[0] = (uint8_t)u;
-  } else if (u <= UINT8_MAX) {
-    if ((p = reserve(w, 2, 0)) == NULL)
-      return w->err;
-    p[0] = MP_UINT8;
-    p[1] = (uint8_t)u;
-  } else if (u <= UINT16_MAX) {
-    if ((p = reserve(w, 3, 0)) == NULL)
-      return w->err;
-    p[0] = MP_UINT16;
-    st16(p + 1, (uint16_t)u);
-  } else if (u <= UINT32_MAX) {
-    if ((p = reserve(w, 5, 0)) == NULL)
-      return w->err;
-    p[0] = MP_UINT32;
-    st32(p + 1, (uint32_t)u);
-  } else {
-    if ((p = reserve(w, 9, 0)) == NULL)
-      return w->err;
-    p[0] = MP_UINT64;
-    st64(p + 1, u);
-  }
+  uint8_t *p = reserve(w, fp__mp_uint_size(u), 0);
+  if (p == NULL)
+    return w->err;
+  fp__mp_put_uint(p, u);
   return 0;
 }
 
 int fp_mp_write_int(struct fp_mp_writer *w, int64_t i)
 {
   assert(w != NULL);
-  if (i >= 0)
-    return fp_mp_write_uint(w, (uint64_t)i);
-  /* Conversions of negative values to unsigned types are defined modulo
-   * 2^N (C11 6.3.1.3), which is exactly the two's complement field. */
-  uint8_t *p;
-  if (i >= -32) { /* negative fixint 0xe0..0xff */
-    if ((p = reserve(w, 1, 0)) == NULL)
-      return w->err;
-    p[0] = (uint8_t)i;
-  } else if (i >= INT8_MIN) {
-    if ((p = reserve(w, 2, 0)) == NULL)
-      return w->err;
-    p[0] = MP_INT8;
-    p[1] = (uint8_t)i;
-  } else if (i >= INT16_MIN) {
-    if ((p = reserve(w, 3, 0)) == NULL)
-      return w->err;
-    p[0] = MP_INT16;
-    st16(p + 1, (uint16_t)i);
-  } else if (i >= INT32_MIN) {
-    if ((p = reserve(w, 5, 0)) == NULL)
-      return w->err;
-    p[0] = MP_INT32;
-    st32(p + 1, (uint32_t)i);
-  } else {
-    if ((p = reserve(w, 9, 0)) == NULL)
-      return w->err;
-    p[0] = MP_INT64;
-    st64(p + 1, (uint64_t)i);
-  }
+  uint8_t *p = reserve(w, fp__mp_int_size(i), 0);
+  if (p == NULL)
+    return w->err;
+  fp__mp_put_int(p, i);
   return 0;
 }
 
@@ -230,10 +165,7 @@ int fp_mp_write_f32(struct fp_mp_writer *w, float f)
   uint8_t *p = reserve(w, 5, 0);
   if (p == NULL)
     return w->err;
-  uint32_t bits;
-  memcpy(&bits, &f, sizeof bits);
-  p[0] = MP_FLOAT32;
-  st32(p + 1, bits);
+  fp__mp_put_f32(p, f);
   return 0;
 }
 
@@ -243,27 +175,18 @@ int fp_mp_write_f64(struct fp_mp_writer *w, double f)
   uint8_t *p = reserve(w, 9, 0);
   if (p == NULL)
     return w->err;
-  uint64_t bits;
-  memcpy(&bits, &f, sizeof bits);
-  p[0] = MP_FLOAT64;
-  st64(p + 1, bits);
+  fp__mp_put_f64(p, f);
   return 0;
 }
 
 int fp_mp_write_float(struct fp_mp_writer *w, double f)
 {
   assert(w != NULL);
-  /* NaN and the infinities exist in float32 (IEEE 754 binary32). A finite
-   * value is narrowed only inside float's range, where the conversion is
-   * defined (C11 6.3.1.5), and kept as float32 only if nothing was lost. */
-  if (isnan(f) || isinf(f))
-    return fp_mp_write_f32(w, (float)f);
-  if (f >= -FLT_MAX && f <= FLT_MAX) {
-    float g = (float)f;
-    if ((double)g == f)
-      return fp_mp_write_f32(w, g);
-  }
-  return fp_mp_write_f64(w, f);
+  uint8_t *p = reserve(w, fp__mp_float_is_f32(f) ? 5 : 9, 0);
+  if (p == NULL)
+    return w->err;
+  fp__mp_put_float(p, f);
+  return 0;
 }
 
 /*
@@ -283,7 +206,7 @@ static int write_sized(struct fp_mp_writer *w, uint8_t op8, const void *data, si
     if ((p = reserve(w, 3, len)) == NULL)
       return w->err;
     p[0] = (uint8_t)(op8 + 1);
-    st16(p + 1, (uint16_t)len);
+    fp__st16(p + 1, (uint16_t)len);
     p += 3;
   } else {
     if (over_u32(len))
@@ -291,7 +214,7 @@ static int write_sized(struct fp_mp_writer *w, uint8_t op8, const void *data, si
     if ((p = reserve(w, 5, len)) == NULL)
       return w->err;
     p[0] = (uint8_t)(op8 + 2);
-    st32(p + 1, (uint32_t)len);
+    fp__st32(p + 1, (uint32_t)len);
     p += 5;
   }
   memcpy(p, data, len);
@@ -347,14 +270,14 @@ static int write_container(struct fp_mp_writer *w, uint8_t fix, uint8_t op16, ui
     if ((p = reserve(w, 3, 0)) == NULL)
       return w->err;
     p[0] = op16;
-    st16(p + 1, (uint16_t)n);
+    fp__st16(p + 1, (uint16_t)n);
   } else {
     if (over_u32(n))
       return wfail(w, FARM_ETOOBIG);
     if ((p = reserve(w, 5, 0)) == NULL)
       return w->err;
     p[0] = (uint8_t)(op16 + 1);
-    st32(p + 1, (uint32_t)n);
+    fp__st32(p + 1, (uint32_t)n);
   }
   return 0;
 }
@@ -402,7 +325,7 @@ int fp_mp_write_ext(struct fp_mp_writer *w, int8_t type, const void *p, size_t l
     if ((q = reserve(w, 4, len)) == NULL)
       return w->err;
     q[0] = MP_EXT16;
-    st16(q + 1, (uint16_t)len);
+    fp__st16(q + 1, (uint16_t)len);
     q[3] = (uint8_t)type;
     q += 4;
   } else {
@@ -411,7 +334,7 @@ int fp_mp_write_ext(struct fp_mp_writer *w, int8_t type, const void *p, size_t l
     if ((q = reserve(w, 6, len)) == NULL)
       return w->err;
     q[0] = MP_EXT32;
-    st32(q + 1, (uint32_t)len);
+    fp__st32(q + 1, (uint32_t)len);
     q[5] = (uint8_t)type;
     q += 6;
   }
@@ -433,14 +356,14 @@ int fp_mp_write_timestamp(struct fp_mp_writer *w, int64_t sec, uint32_t nsec)
         return w->err;
       p[0] = MP_FIXEXT4;
       p[1] = (uint8_t)MP_EXT_TIMESTAMP;
-      st32(p + 2, (uint32_t)sec);
+      fp__st32(p + 2, (uint32_t)sec);
     } else {
       /* timestamp 64: fixext8, nsec in the top 30 bits, sec in 34 */
       if ((p = reserve(w, 10, 0)) == NULL)
         return w->err;
       p[0] = MP_FIXEXT8;
       p[1] = (uint8_t)MP_EXT_TIMESTAMP;
-      st64(p + 2, (uint64_t)nsec << 34 | (uint64_t)sec);
+      fp__st64(p + 2, (uint64_t)nsec << 34 | (uint64_t)sec);
     }
   } else {
     /* timestamp 96: ext8 of 12 bytes, u32 nsec then signed 64-bit sec */
@@ -449,8 +372,8 @@ int fp_mp_write_timestamp(struct fp_mp_writer *w, int64_t sec, uint32_t nsec)
     p[0] = MP_EXT8;
     p[1] = 12;
     p[2] = (uint8_t)MP_EXT_TIMESTAMP;
-    st32(p + 3, nsec);
-    st64(p + 7, (uint64_t)sec);
+    fp__st32(p + 3, nsec);
+    fp__st64(p + 7, (uint64_t)sec);
   }
   return 0;
 }
