@@ -802,6 +802,11 @@ void ea_agent_free(struct ea_agent *a)
     return;
   /* The HTTP server first: its handler uses everything else. */
   ea_web_free(a->web);
+  /* A clean stop sends no Last Will: say offline ourselves (retained),
+   * queued before the DISCONNECT. */
+  if (a->up && ea_uplink_connected(a->up))
+    ea_uplink_publish_state(a->up, a->edge_status_topic,
+                            "{\"online\":false,\"state\":\"offline\"}", true);
   ea_uplink_free(a->up);
   if (a->bl && ea_backlog_dirty(a->bl)) {
     int rc = ea_backlog_commit(a->bl);
