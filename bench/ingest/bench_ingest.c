@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h"
+#include "st/db.h"
 #include "farmd/mqtt.h"
 #include "harness.h"
 

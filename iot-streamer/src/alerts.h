@@ -28,7 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "db.h"
+#include "st/db.h"
 #include "farmd/log.h"
 
 struct st_alert_event {

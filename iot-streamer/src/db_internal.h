@@ -6,7 +6,7 @@
 #ifndef ST_DB_INTERNAL_H
 #define ST_DB_INTERNAL_H
 
-#include "db.h"
+#include "st/db.h"
 
 struct st_db_ops {
   int (*exec)(struct st_db *db, const char *sql, const struct st_param *p, size_t n,

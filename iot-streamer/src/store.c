@@ -4,7 +4,7 @@
  * Portable SQL only: ON CONFLICT upserts, RETURNING, CASE instead of
  * LEAST/GREATEST (SQLite has neither), $N parameters.
  */
-#include "store.h"
+#include "st/store.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -68,6 +68,45 @@ static const char schema[] =
     " value DOUBLE PRECISION, message TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state);"
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);";
+
+/* Version 2: what web-gateway keeps (docs/storage.md): users and their
+ * credentials, commands and their lifecycle, webhooks and their deliveries.
+ * Only additions, so a version-1 database migrates in place. */
+static const char schema_v2[] =
+    "CREATE TABLE IF NOT EXISTS users ("
+    " id @ID@, username TEXT NOT NULL UNIQUE,"
+    " role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),"
+    " pw_hash TEXT NOT NULL, created_ts BIGINT NOT NULL,"
+    " disabled BOOLEAN NOT NULL DEFAULT FALSE);"
+    "CREATE TABLE IF NOT EXISTS tokens ("
+    " id @ID@, user_id BIGINT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('api', 'session')),"
+    " name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, csrf TEXT,"
+    " created_ts BIGINT NOT NULL, expires_ts BIGINT, last_used_ts BIGINT);"
+    "CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id);"
+    "CREATE TABLE IF NOT EXISTS commands ("
+    " id TEXT PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, name TEXT NOT NULL,"
+    " args TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'sent', 'executed',"
+    " 'failed', 'expired')),"
+    " error TEXT, created_ts BIGINT NOT NULL, expires_ts BIGINT NOT NULL,"
+    " updated_ts BIGINT NOT NULL, created_by TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS commands_device ON commands (device, created_ts);"
+    "CREATE TABLE IF NOT EXISTS webhooks ("
+    " id @ID@, url TEXT NOT NULL, secret TEXT NOT NULL, events TEXT NOT NULL,"
+    " site TEXT, device TEXT, metric TEXT, enabled BOOLEAN NOT NULL DEFAULT TRUE,"
+    " created_ts BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS webhook_deliveries ("
+    " id @ID@, webhook_id BIGINT NOT NULL, event TEXT NOT NULL, payload TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),"
+    " attempts INTEGER NOT NULL DEFAULT 0, http_status INTEGER, error TEXT,"
+    " created_ts BIGINT NOT NULL, next_ts BIGINT NOT NULL, done_ts BIGINT);"
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_hook ON webhook_deliveries (webhook_id, id);"
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_ts);";
+
+/* migrations[v - 1] brings a database to version v. */
+static const char *const migrations[] = {schema, schema_v2};
+_Static_assert(sizeof migrations / sizeof migrations[0] == ST_SCHEMA_VERSION,
+               "one migration per schema version");
 
 /* A growable string for building multi-row statements. */
 struct sbuf {
@@ -146,44 +185,59 @@ static int schema_version_row(void *ud, int ncol, const char *const *col)
   return 0;
 }
 
+/* Appends sql with @ID@ replaced by the backend's auto-increment key. */
+static void add_with_ids(struct sbuf *b, const char *sql, const char *id)
+{
+  for (const char *p = sql; *p;) {
+    const char *at = strstr(p, "@ID@");
+    if (!at) {
+      sb_add(b, "%s", p);
+      break;
+    }
+    sb_add(b, "%.*s%s", (int)(at - p), p, id);
+    p = at + 4;
+  }
+}
+
 int st_store_init(struct st_db *db)
 {
   bool pg = st_db_dialect(db) == ST_POSTGRES;
   const char *id = pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT";
+  /* Two programs starting together must not race on CREATE TABLE or on a
+   * migration: one transaction under a lock (PostgreSQL's advisory lock,
+   * SQLite's write lock), which reads the version, migrates and records
+   * the new version. The version table itself comes first. */
+  int rc = st_db_script(db, pg ? "BEGIN; SELECT pg_advisory_xact_lock(7345019);"
+                                 "CREATE TABLE IF NOT EXISTS schema_version"
+                                 " (version INTEGER NOT NULL);"
+                               : "BEGIN IMMEDIATE;"
+                                 "CREATE TABLE IF NOT EXISTS schema_version"
+                                 " (version INTEGER NOT NULL);");
+  long version = -1;
+  if (rc == 0)
+    rc = st_db_exec(db, "SELECT max(version) FROM schema_version", NULL, 0, schema_version_row,
+                    &version);
+  if (rc == 0 && version > ST_SCHEMA_VERSION) {
+    /* A newer program migrated this database: refuse rather than guess. */
+    st_db_rollback(db);
+    return FARM_EUNSUPPORTED;
+  }
   struct sbuf b = {0};
-  /* Two streamers starting together must not race on CREATE TABLE. */
-  sb_add(&b, "%s", pg ? "BEGIN; SELECT pg_advisory_xact_lock(7345019);" : "BEGIN IMMEDIATE;");
-  for (const char *p = schema; *p;) {
-    const char *at = strstr(p, "@ID@");
-    if (!at) {
-      sb_add(&b, "%s", p);
-      break;
-    }
-    sb_add(&b, "%.*s%s", (int)(at - p), p, id);
-    p = at + 4;
-  }
-  sb_add(&b, "COMMIT;");
-  if (b.oom) {
-    free(b.p);
-    return FARM_ENOMEM;
-  }
-  int rc = st_db_script(db, b.p);
+  for (long v = version < 0 ? 0 : version; rc == 0 && v < ST_SCHEMA_VERSION; v++)
+    add_with_ids(&b, migrations[v], id);
+  if (rc == 0 && b.oom)
+    rc = FARM_ENOMEM;
+  if (rc == 0 && b.len)
+    rc = st_db_script(db, b.p);
   free(b.p);
+  if (rc == 0 && version < ST_SCHEMA_VERSION)
+    rc = st_db_exec(db, "INSERT INTO schema_version (version) VALUES ($1)",
+                    (struct st_param[]){ST_I64(ST_SCHEMA_VERSION)}, 1, NULL, NULL);
+  if (rc == 0)
+    rc = st_db_commit(db);
   if (rc != 0) {
     st_db_rollback(db);
-    return rc;
-  }
-  long version = -1;
-  rc = st_db_exec(db, "SELECT max(version) FROM schema_version", NULL, 0, schema_version_row,
-                  &version);
-  if (rc != 0)
-    return rc;
-  if (version <= 0)
-    return st_db_exec(db, "INSERT INTO schema_version (version) VALUES ($1)",
-                      (struct st_param[]){ST_I64(ST_SCHEMA_VERSION)}, 1, NULL, NULL);
-  if (version > ST_SCHEMA_VERSION) {
-    /* A newer program migrated this database: refuse rather than guess. */
-    return FARM_EUNSUPPORTED;
+    return rc < 0 ? rc : FARM_EIO;
   }
   return 0;
 }

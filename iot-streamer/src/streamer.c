@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "alerts.h"
-#include "db.h"
+#include "st/db.h"
 #include "farm/error.h"
 #include "farmd/json.h"
 #include "farmd/mqtt.h"
@@ -24,7 +24,7 @@
 #include "ingest.h"
 #include "live.h"
 #include "map.h"
-#include "store.h"
+#include "st/store.h"
 
 #define DAY_S 86400LL
 

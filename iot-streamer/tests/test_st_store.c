@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "farm/error.h"
-#include "store.h"
+#include "st/store.h"
 
 static char dir[64];
 static struct fd_log quiet;

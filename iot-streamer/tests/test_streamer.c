@@ -29,7 +29,7 @@
 #include <civetweb.h>
 #include <cmocka.h>
 
-#include "db.h"
+#include "st/db.h"
 #include "farm/error.h"
 #include "farmd/mqtt.h"
 #include "harness.h"

@@ -16,10 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db.h"
+#include "st/db.h"
 #include "farmd/topic.h"
 
-#define ST_SCHEMA_VERSION 1
+/* Version 1: the streamer's tables; 2: web-gateway's (users, tokens,
+ * commands, webhooks). */
+#define ST_SCHEMA_VERSION 2
 
 /* One row of the readings table. */
 struct st_reading {
@@ -40,8 +42,10 @@ struct st_edge_seq {
   int64_t edge_seq;
 };
 
-/* Creates the tables and indexes when missing (both backends, concurrent
- * starts serialised on PostgreSQL). Returns 0 or FARM_EIO. */
+/* Creates the tables and indexes when missing and migrates an older
+ * database to ST_SCHEMA_VERSION (both backends, concurrent starts
+ * serialised). Returns 0, FARM_EIO, or FARM_EUNSUPPORTED when the
+ * database is newer than this program. */
 int st_store_init(struct st_db *db);
 
 /*
