@@ -1065,7 +1065,7 @@ void node_tick(struct node *n)
 
   if (n->reading_pending && now >= sht41_ready_at(&n->sht41))
     finish_reading(n);
-  if (!n->reading_pending && now >= n->next_reading_ms)
+  if (!n->reading_pending && !n->paused && now >= n->next_reading_ms)
     start_reading(n, now);
 
   if (!n->paired && now >= n->next_join_ms)
@@ -1096,7 +1096,10 @@ uint64_t node_next_deadline(const struct node *n)
   uint64_t at = UINT64_MAX;
   if (n->halted)
     return at;
-  earliest(&at, n->reading_pending ? sht41_ready_at(&n->sht41) : n->next_reading_ms);
+  if (n->reading_pending)
+    earliest(&at, sht41_ready_at(&n->sht41));
+  else if (!n->paused)
+    earliest(&at, n->next_reading_ms);
   if (!n->paired)
     earliest(&at, n->next_join_ms);
   if (n->paired && n->out_count > 0 && !n->in_flight)
@@ -1265,6 +1268,12 @@ void node_config_default(struct node_config *cfg)
   cfg->identify_gpio = NODE_NO_GPIO;
   sht41_config_default(&cfg->sht41);
   mq135_config_default(&cfg->mq135);
+}
+
+void node_set_paused(struct node *n, bool paused)
+{
+  assert(n != NULL);
+  n->paused = paused;
 }
 
 const struct node_stats *node_stats(const struct node *n)

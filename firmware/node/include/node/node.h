@@ -193,6 +193,7 @@ struct node {
   const struct node_config *cfg;
   struct hal_port *port;
   bool halted; /* after hal_reboot: do nothing until node_init */
+  bool paused; /* node_set_paused: no new readings */
   uint32_t boot;
   uint32_t seq; /* last seq given out; messages count from 1 */
   uint8_t features;
@@ -286,6 +287,15 @@ void node_on_radio_rx(struct node *n, const uint8_t mac[HAL_MAC_LEN], const uint
  * (boot, seq), after a backoff.
  */
 void node_on_radio_sent(struct node *n, const uint8_t mac[HAL_MAC_LEN], bool delivered);
+
+/*
+ * Stops (paused) or restarts making readings, for the simulator's pause:
+ * everything else goes on (the outbox drains, commands run, the safety
+ * watches the link). A reading already being measured is finished. After a
+ * pause the period grid restarts from the first node_tick. node_init clears
+ * it.
+ */
+void node_set_paused(struct node *n, bool paused);
 
 /* State, for ports, the simulator and tests. */
 const struct node_stats *node_stats(const struct node *n);

@@ -152,6 +152,20 @@ const uint8_t *sim_board_mac(const struct hal_port *b)
   return b->mac;
 }
 
+int sim_board_set_mac(struct hal_port *b, const uint8_t mac[HAL_MAC_LEN])
+{
+  static const uint8_t zero[HAL_MAC_LEN];
+  assert(b && mac);
+  if ((mac[0] & 1) != 0 || sim__mac_eq(mac, zero))
+    return FARM_EINVAL;
+  for (size_t i = 0; b->radio && i < b->radio->nboards; i++) {
+    if (b->radio->boards[i] != b && sim__mac_eq(b->radio->boards[i]->mac, mac))
+      return FARM_EEXIST;
+  }
+  memcpy(b->mac, mac, HAL_MAC_LEN);
+  return 0;
+}
+
 void sim_board_set_position(struct hal_port *b, double x_m, double y_m)
 {
   assert(b);

@@ -183,6 +183,17 @@ void sim_board_restart(struct hal_port *b);
 uint32_t sim_board_boots(const struct hal_port *b);
 
 const uint8_t *sim_board_mac(const struct hal_port *b);
+
+/*
+ * Gives the board another radio MAC, as a port applies the MAC that
+ * cfg:set_mac saved (esp_base_mac_addr_set before the radio starts): from
+ * now on it sends and receives under mac and hal_radio_mac returns it. Like
+ * flash, the NVS file keeps the name of the MAC the board was initialised
+ * with, and per-link loss overrides stay with the old MAC. Returns 0,
+ * FARM_EINVAL (multicast or all-zero mac), FARM_EEXIST (another board on the
+ * radio has it).
+ */
+int sim_board_set_mac(struct hal_port *b, const uint8_t mac[HAL_MAC_LEN]);
 void sim_board_set_position(struct hal_port *b, double x_m, double y_m);
 
 /* Radio state as the core left it. */
