@@ -122,3 +122,65 @@ int fp_cobs_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t cap,
   *out_len = out;
   return 0;
 }
+
+/*
+ * Without a 0x00 in the input (fp__cobs_decode_nz), the common frame is
+ * decoded without going block by block: every code byte but the first
+ * stands exactly where its block's implied zero goes once the first is
+ * dropped, so one bulk move and a walk along the chain of codes, writing a
+ * zero over each, decode it. Only a full block (code 0xff, no implied zero)
+ * followed by another block breaks that; such frames, 254 non-zero bytes in
+ * a row, take the block-by-block path.
+ */
+static int decode_blocks(const uint8_t *src, size_t len, uint8_t *dst, size_t cap,
+                         size_t *out_len)
+{
+  size_t in = 0;
+  size_t out = 0;
+  while (in < len) {
+    uint8_t code = src[in++];
+    size_t n = (size_t)code - 1;
+    if (n > cap - out)
+      return FARM_ENOSPC;
+    memmove(dst + out, src + in, n); /* may be in place: out <= in */
+    in += n;
+    out += n;
+    if (code != 0xff && in < len) {
+      if (out == cap)
+        return FARM_ENOSPC;
+      dst[out++] = 0;
+    }
+  }
+  *out_len = out;
+  return 0;
+}
+
+int fp__cobs_decode_nz(const uint8_t *src, size_t len, uint8_t *dst, size_t cap,
+                       size_t *out_len)
+{
+  if (len == 0)
+    return FARM_EEMPTY;
+  /* Check the chain of codes first (reading only the code bytes): each
+   * block must end inside the input. */
+  bool full_inside = false;
+  for (size_t pos = 0; pos < len;) {
+    size_t code = src[pos];
+    if (code - 1 > len - pos - 1)
+      return FARM_EMALFORMED; /* the block runs past the end */
+    pos += code;
+    full_inside |= code == 0xff && pos < len;
+  }
+  if (full_inside)
+    return decode_blocks(src, len, dst, cap, out_len);
+  if (len - 1 > cap)
+    return FARM_ENOSPC;
+  size_t pos = src[0];
+  memmove(dst, src + 1, len - 1); /* may be in place */
+  while (pos < len) {
+    size_t code = dst[pos - 1]; /* src[pos], moved */
+    dst[pos - 1] = 0;
+    pos += code;
+  }
+  *out_len = len - 1;
+  return 0;
+}

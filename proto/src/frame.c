@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Serial frame encoder and incremental stream decoder (see fp/frame.h).
- * The decoder copies encoded bytes up to the delimiter in bulk (memchr), then
- * decodes COBS in place and checks the CRC, so it needs one frame-sized
- * buffer and no allocation.
+ * The decoder finds the delimiter with memchr; a frame that arrives whole
+ * in one chunk is decoded straight from it, one split over several chunks
+ * is gathered first and decoded in place. Either way it needs one
+ * frame-sized buffer and no allocation.
  */
 #include "fp/frame.h"
 
@@ -49,18 +50,22 @@ void fp_frame_decoder_reset(struct fp_frame_decoder *d)
   d->discarding = false;
 }
 
-/* Decodes the gathered bytes of one frame; counts and returns the outcome. */
-static int finish_frame(struct fp_frame_decoder *d, const uint8_t **payload,
-                        size_t *payload_len)
+/*
+ * Decodes the encoded bytes of one frame, src[0..n) (no 0x00 among them:
+ * the caller cut them at the delimiter), into d->buf, and counts and
+ * returns the outcome. src is d->buf itself for a frame gathered over
+ * several calls, or the caller's bytes when the frame came whole.
+ */
+static int finish_frame(struct fp_frame_decoder *d, const uint8_t *src, size_t n,
+                        const uint8_t **payload, size_t *payload_len)
 {
-  size_t n = d->len;
   size_t out;
   d->len = 0;
   if (n == 0) {
     d->count.empty++;
     return FARM_EEMPTY;
   }
-  if (fp_cobs_decode(d->buf, n, d->buf, sizeof d->buf, &out) != 0) {
+  if (fp__cobs_decode_nz(src, n, d->buf, sizeof d->buf, &out) != 0) {
     d->count.cobs++;
     return FARM_EMALFORMED;
   }
@@ -74,8 +79,9 @@ static int finish_frame(struct fp_frame_decoder *d, const uint8_t **payload,
     d->count.oversize++;
     return FARM_ETOOBIG;
   }
-  uint16_t want = (uint16_t)(d->buf[plen] << 8 | d->buf[plen + 1]);
-  if (fp_crc16(d->buf, plen) != want) {
+  /* The CRC of the payload followed by its own big-endian CRC is 0 (no
+   * reflection, no final XOR), so one pass checks the whole frame. */
+  if (fp_crc16(d->buf, out) != 0) {
     d->count.crc++;
     return FARM_ECRC;
   }
@@ -107,6 +113,13 @@ int fp_frame_feed(struct fp_frame_decoder *d, const uint8_t *data, size_t len,
         rc = FARM_ETOOBIG;
         goto out;
       }
+      if (zero != NULL && d->len == 0) {
+        /* The whole frame is in this chunk, as it usually is: decode it
+         * straight from the caller's bytes, without gathering it first. */
+        rc = finish_frame(d, data + i, run, payload, payload_len);
+        i += run + 1;
+        goto out;
+      }
       memcpy(d->buf + d->len, data + i, run);
       d->len += run;
     }
@@ -118,7 +131,7 @@ int fp_frame_feed(struct fp_frame_decoder *d, const uint8_t *data, size_t len,
       d->discarding = false; /* resynchronised; already reported */
       continue;
     }
-    rc = finish_frame(d, payload, payload_len);
+    rc = finish_frame(d, d->buf, d->len, payload, payload_len);
     goto out;
   }
 out:

@@ -34,6 +34,15 @@ void fp__cobs_enc_put(struct fp__cobs_enc *e, const uint8_t *src, size_t len);
 /* Closes the last block. Returns 0 and *out_len, or FARM_ENOSPC. */
 int fp__cobs_enc_finish(struct fp__cobs_enc *e, size_t *out_len);
 
+/*
+ * fp_cobs_decode for input known to hold no 0x00, such as the bytes before
+ * a frame delimiter that memchr found: it does not look for zeros again.
+ * dst may equal src. The same output and errors, except that input both
+ * malformed and too long for cap may be reported as either.
+ */
+int fp__cobs_decode_nz(const uint8_t *src, size_t len, uint8_t *dst, size_t cap,
+                       size_t *out_len);
+
 /* Big-endian loads (every multi-byte MessagePack and CBOR field), assembled
  * from bytes so they need no alignment and work on either byte order. */
 static inline uint16_t fp__ld16(const uint8_t *p)
