@@ -377,7 +377,9 @@ void gw__serial_flush(struct gw *g, uint64_t now)
 
 uint64_t gw__up_deadline(const struct gw *g, uint64_t now)
 {
-  if (g->n_num == 0 || g->cursor == 0)
+  /* Resends happen only on a live link (gw__serial_pump); while it is down
+   * the link's return wakes the port, not this timer. */
+  if (!g->link_up || g->halted || g->n_num == 0 || g->cursor == 0)
     return UINT64_MAX;
   uint32_t age = (uint32_t)now - g->up[0].sent_ms;
   return age >= g->cfg->resend_ms ? now : now + (g->cfg->resend_ms - age);

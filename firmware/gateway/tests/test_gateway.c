@@ -1590,6 +1590,13 @@ static void test_next_deadline(void **state)
   now = hal_clock_ms(&c->port);
   c->cfg.resend_ms = 300;
   assert_int_equal(gw_next_deadline(&c->gw), now + 300);
+  /* With the cable out nothing can be resent, so the resend timer must not
+   * ask to be woken (it used to return "now" forever: a busy loop). */
+  c->port.connected = false;
+  tick(c);
+  advance(c, 1000);
+  now = hal_clock_ms(&c->port);
+  assert_true(gw_next_deadline(&c->gw) > now);
 }
 
 /* ---- pieces ------------------------------------------------------------- */
