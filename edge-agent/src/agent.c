@@ -740,6 +740,9 @@ int ea_agent_new(const struct ea_config *cfg, struct ea_agent **out)
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* A file-size limit must surface as a write error (the degraded mode),
+   * not kill the process. */
+  signal(SIGXFSZ, SIG_IGN);
   a->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   int rc = FARM_EIO;
   if (a->sigfd < 0)

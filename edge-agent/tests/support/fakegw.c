@@ -101,9 +101,11 @@ void fgw_write(struct fgw *g, const void *bytes, size_t n)
       return; /* nobody at the other end: the frame stays kept */
     if (now_ms() > end)
       return;
-    /* The agent is not reading: drain what it sends so neither side
-     * blocks, then retry. */
+    /* The agent is not reading yet: drain what it sends so neither side
+     * blocks (without answering or resending from in here), then retry. */
+    g->writing++;
     fgw_serve(g, 5, 0);
+    g->writing--;
   }
 }
 
@@ -162,8 +164,13 @@ static void on_rx(struct fgw *g, uint32_t gseq)
   g->nkept -= k;
   /* An rx that moves nothing is the edge saying what it has (after a
    * restart, a reopen, a resend or a hole): send what it lacks. */
-  if (!progress && g->nkept > 0 && g->resend_on_rx)
+  long long t = now_ms();
+  if (!progress && g->nkept > 0 && g->resend_on_rx && !g->writing &&
+      t - g->last_resend_ms >= 300) {
+    /* At most every 300 ms, like a gateway's resend timer. */
+    g->last_resend_ms = t;
     fgw_resend(g);
+  }
 }
 
 static void ack(struct fgw *g, uint32_t id, bool ok, enum fp_stage stage, const char *err)
@@ -188,6 +195,8 @@ static bool known_mac(const struct fgw *g, const uint8_t *mac)
 
 static void on_request(struct fgw *g, const struct fp_msg *m)
 {
+  if (g->writing)
+    return; /* not answered from inside a blocked write: the edge resends */
   switch (m->type) {
   case FP_MSG_CMD: {
     struct fgw_cmd *c = (struct fgw_cmd *)fgw_ledger_find(g, m->id);

@@ -57,6 +57,8 @@ struct fgw {
   bool node_ack;            /* send the node-stage ack for cmd (default true) */
   bool resend_on_rx;        /* resend kept frames on an rx that moves nothing
                                (default true, as the gateway does) */
+  int writing;              /* inside a blocked write: no answers, no resends */
+  long long last_resend_ms;
   uint8_t known_macs[8][FP_MAC_LEN];
   size_t nknown;            /* 0: every MAC is a known peer */
 };

@@ -106,8 +106,12 @@ void et_farm_start(struct et_farm *f)
   char bin[FH_PATH + 32], log[FH_PATH + 32];
   snprintf(bin, sizeof bin, "%s/edge-agent", fh_bin_dir());
   snprintf(log, sizeof log, "%s/agent.log", f->base);
-  const char *argv[] = {bin, NULL};
-  fh_spawn(&f->agent, argv, f->env, log, NULL);
+  char script[128];
+  snprintf(script, sizeof script, "ulimit -S -f %d && exec \"$0\"", f->fsize_kib * 2);
+  const char *plain[] = {bin, NULL};
+  /* ulimit -f counts 512-byte blocks. */
+  const char *limited[] = {"/bin/sh", "-c", script, bin, NULL};
+  fh_spawn(&f->agent, f->fsize_kib > 0 ? limited : plain, f->env, log, NULL);
   f->starts++;
   int64_t end = et_now_ms() + 15000;
   while (et_now_ms() < end) {

@@ -31,6 +31,7 @@ struct et_farm {
   const char *env[ET_ENV_MAX + 1];
   int nenv;
   int starts;
+  int fsize_kib; /* > 0: start the agent under this soft file-size limit */
 };
 
 #define ET_SITE "s1"
