@@ -1702,6 +1702,123 @@ static int find_type(struct fp__dec *d, const uint8_t *buf, size_t len,
   return 0;
 }
 
+/*
+ * Fast path: MessagePack telemetry. tel is the message every node sends
+ * every few seconds, so nearly all of what the edge decodes. This decoder
+ * reads it as fp_msg_encode writes it: `t` first, then only keys tel reads,
+ * each once, every item in a form the encoder emits (internal.h,
+ * fp__mp_get_*). It keeps its cursor in a local the compiler holds in
+ * registers, with no reader bookkeeping and no fp_item, and applies every
+ * rule the general decoder applies to tel through the same checks
+ * (key_lookup, the type's key sets, name_char, metric_check). On anything
+ * else it gives up without a verdict and fp_msg_decode decodes from the
+ * start with the general decoder, which accepts more (any key order, other
+ * forms, unknown keys) and names the fault of what it rejects. So it only
+ * ever decides inputs the general decoder accepts, with the same result.
+ */
+static bool tel_metrics_fast(struct fp__mp_cur *c, struct fp_msg_tel *t)
+{
+  unsigned n;
+  if (!fp__mp_get_map(c, &n) || n < 1 || n > FP_MSG_MAX_METRICS)
+    return false;
+  struct fp_bytes names[FP_MSG_MAX_METRICS];
+  for (unsigned i = 0; i < n; i++) {
+    struct fp_metric *mt = &t->v[i];
+    struct fp_bytes name;
+    if (!fp__mp_get_str(c, &name) || name.len == 0 ||
+        name.len > FP_MSG_KEY_MAX)
+      return false;
+    for (size_t j = 0; j < name.len; j++) {
+      if (!name_char(name.ptr[j]))
+        return false;
+      mt->name[j] = (char)name.ptr[j];
+    }
+    mt->name[name.len] = '\0';
+    for (unsigned j = 0; j < i; j++) {
+      if (names[j].len == name.len && same_bytes(names[j].ptr, name.ptr, name.len))
+        return false;
+    }
+    names[i] = name;
+    const char *expected;
+    if (!fp__mp_get_float(c, &mt->value) ||
+        metric_check(name.ptr, name.len, mt->value, &expected) != 0)
+      return false;
+  }
+  t->n_metrics = (uint8_t)n;
+  return true;
+}
+
+static bool tel_fast(const uint8_t *buf, size_t len, struct fp_msg *m)
+{
+  struct fp__mp_cur c = {buf, buf + len};
+  struct fp_bytes s;
+  unsigned n;
+  if (!fp__mp_get_map(&c, &n) || n == 0 || !fp__mp_get_str(&c, &s) ||
+      key_lookup(s.ptr, s.len) != K_T || !fp__mp_get_str(&c, &s) ||
+      s.len != 3 || memcmp(s.ptr, "tel", 3) != 0)
+    return false;
+  /* What the general decoder clears before it reads the fields. */
+  struct fp_msg_tel *t = &m->u.tel;
+  m->type = FP_MSG_TEL;
+  m->gseq = 0;
+  m->id = 0;
+  memset(t, 0, clear_size[FP_MSG_TEL]);
+  const uint32_t allowed = specs[FP_MSG_TEL].allowed | specs[FP_MSG_TEL].required;
+  uint32_t seen = B(K_T);
+  for (unsigned i = 1; i < n; i++) {
+    if (!fp__mp_get_str(&c, &s))
+      return false;
+    enum key k = key_lookup(s.ptr, s.len);
+    if (k == K_NONE || !(allowed & B(k)) || (seen & B(k)))
+      return false;
+    seen |= B(k);
+    uint64_t u = 0;
+    int v;
+    switch (k) {
+    case K_GSEQ:
+      if (!fp__mp_get_uint(&c, &u) || u < 1 || u > UINT32_MAX)
+        return false;
+      m->gseq = (uint32_t)u;
+      break;
+    case K_MAC:
+      if (!fp__mp_get_bin(&c, &s) || s.len != FP_MAC_LEN)
+        return false;
+      memcpy(t->mac, s.ptr, FP_MAC_LEN);
+      break;
+    case K_RSSI:
+      if (!fp__mp_get_small_int(&c, &v) || v < FP_MSG_RSSI_MIN || v > FP_MSG_RSSI_MAX)
+        return false;
+      t->rssi = (int8_t)v;
+      break;
+    case K_BOOT:
+      if (!fp__mp_get_uint(&c, &u) || u > UINT32_MAX)
+        return false;
+      t->boot = (uint32_t)u;
+      break;
+    case K_SEQ:
+      if (!fp__mp_get_uint(&c, &u) || u > UINT32_MAX)
+        return false;
+      t->seq = (uint32_t)u;
+      break;
+    case K_UP_MS:
+      if (!fp__mp_get_uint(&c, &t->up_ms))
+        return false;
+      break;
+    case K_SYN:
+      if (!fp__mp_get_bool(&c, &t->syn))
+        return false;
+      break;
+    case K_V:
+      if (!tel_metrics_fast(&c, t))
+        return false;
+      break;
+    default:
+      return false;
+    }
+  }
+  return c.p == c.end && (specs[FP_MSG_TEL].required & ~seen) == 0;
+}
+
 int fp_msg_decode(const uint8_t *buf, size_t len, enum fp_codec c,
                   struct fp_msg *out, struct fp_msg_error *err)
 {
@@ -1718,6 +1835,8 @@ int fp_msg_decode(const uint8_t *buf, size_t len, enum fp_codec c,
   d.err->expected = "";
   if (len == 0)
     return fail(&d, FARM_EEMPTY, "", 0, "", "");
+  if (c == FP_CODEC_MSGPACK && tel_fast(buf, len, out))
+    return 0;
   out->gseq = 0;
   out->id = 0;
   fp_reader_init(&d.r, c, buf, len);
