@@ -304,21 +304,69 @@ static int vrssi(struct fp_msg_error *v, int8_t rssi)
 }
 
 /*
+ * Entry names are checked eight bytes at a time ("SWAR": SIMD within a
+ * register, in portable C): the array of FP_MSG_KEY_MAX + 1 bytes is read
+ * as two 64-bit words with the first byte most significant, and each of
+ * these gives a mask with the top bit of every byte lane set where the
+ * lane has some property. For a lane of y = x & 0x7f (no carry can cross
+ * into the next lane, as the sums stay below 0x100):
+ *   y >= c   when  y + (0x80 - c)  sets the top bit;
+ *   y != 0   when  y + 0x7f        sets the top bit.
+ */
+#define LANES(b) (UINT64_C(0x0101010101010101) * (b))
+#define TOP LANES(0x80)
+
+/* Lanes of x holding a byte of a name, [a-z0-9_]. */
+static inline uint64_t name_lanes(uint64_t x)
+{
+  uint64_t y = x & LANES(0x7f);
+  uint64_t az = (y + LANES(0x80 - 'a')) & ~(y + LANES(0x80 - 'z' - 1));
+  uint64_t digit = (y + LANES(0x80 - '0')) & ~(y + LANES(0x80 - '9' - 1));
+  uint64_t under = ~((y ^ LANES('_')) + LANES(0x7f));
+  return (az | digit | under) & ~x & TOP; /* and not above 0x7f */
+}
+
+/* Lanes of x holding 0x00. */
+static inline uint64_t nul_lanes(uint64_t x)
+{
+  return ~((x & LANES(0x7f)) + LANES(0x7f)) & ~x & TOP;
+}
+
+/*
+ * The number of name bytes at the start of word x: the lanes before its
+ * first NUL when they are all name bytes (8 when x has no NUL and all its
+ * lanes are), else -1. Spreading the first NUL's bit down over the lanes
+ * after it leaves exactly the lanes before it; counting them is a multiply
+ * that sums the lanes into the top byte.
+ */
+static inline int name_prefix(uint64_t x)
+{
+  uint64_t after = nul_lanes(x);
+  after |= after >> 8;
+  after |= after >> 16;
+  after |= after >> 32;
+  uint64_t before = TOP & ~after;
+  if ((name_lanes(x) & before) != before)
+    return -1;
+  return (int)(((before >> 7) * LANES(1)) >> 56);
+}
+
+/*
  * The length of an entry name (a metric, counter or argument name) held in
  * an array of FP_MSG_KEY_MAX + 1 bytes, when it is NUL-terminated there and
- * matches 1..15 of [a-z0-9_]; 0 otherwise. One pass does the work of
- * memchr, name_ok and strlen.
+ * matches 1..15 of [a-z0-9_]; 0 otherwise. It does the work of memchr,
+ * name_ok and strlen in a few dozen instructions without a branch per byte.
  */
 static size_t entry_name_len(const char *s)
 {
-  for (size_t i = 0; i <= FP_MSG_KEY_MAX; i++) {
-    uint8_t c = (uint8_t)s[i];
-    if (c == '\0')
-      return i;
-    if (!name_char(c))
-      return 0;
+  _Static_assert(FP_MSG_KEY_MAX + 1 == 16, "an entry name array is two words");
+  const uint8_t *p = (const uint8_t *)s;
+  int n = name_prefix(fp__ld64(p));
+  if (n == 8) {
+    int m = name_prefix(fp__ld64(p + 8));
+    n = m >= 0 && m < 8 ? 8 + m : -1; /* no NUL in 16 bytes: not a name */
   }
-  return 0;
+  return n > 0 ? (size_t)n : 0;
 }
 
 /*
