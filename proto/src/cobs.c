@@ -82,6 +82,27 @@ int fp__cobs_enc_finish(struct fp__cobs_enc *e, size_t *out_len)
   return 0;
 }
 
+bool fp__cobs_encode_in_place(uint8_t *buf, size_t n)
+{
+  /* Each 0x00 becomes the code of the block that follows it: its distance
+   * to the next 0x00, or to the end. */
+  size_t code_pos = 0;
+  for (;;) {
+    const uint8_t *zero = memchr(buf + code_pos + 1, 0, n - code_pos);
+    size_t next = zero != NULL ? (size_t)(zero - buf) : n + 1;
+    size_t code = next - code_pos;
+    /* 254 non-zero bytes make a full block (0xff), which has no implied
+     * zero: fine at the end, but anywhere else the block after it needs a
+     * code byte of its own, which there is no room for here. */
+    if (code > 0xff || (code == 0xff && zero != NULL))
+      return false;
+    buf[code_pos] = (uint8_t)code;
+    if (zero == NULL)
+      return true;
+    code_pos = next;
+  }
+}
+
 int fp_cobs_encode(const void *src, size_t len, uint8_t *dst, size_t cap,
                    size_t *out_len)
 {

@@ -22,6 +22,17 @@ int fp_frame_encode(const void *payload, size_t len, uint8_t *out, size_t cap,
     return FARM_EINVAL;
   uint16_t crc = fp_crc16(payload, len);
   const uint8_t crc_be[2] = {(uint8_t)(crc >> 8), (uint8_t)crc};
+  /* The usual frame: payload and CRC copied in one go behind the first code
+   * byte and encoded in place, len + 3 bytes and the delimiter. */
+  if (cap >= len + 4) {
+    memcpy(out + 1, payload, len);
+    memcpy(out + 1 + len, crc_be, sizeof crc_be);
+    if (fp__cobs_encode_in_place(out, len + 2)) {
+      out[len + 3] = 0;
+      *out_len = len + 4;
+      return 0;
+    }
+  }
   struct fp__cobs_enc e;
   size_t n;
   fp__cobs_enc_init(&e, out, cap);

@@ -35,6 +35,16 @@ void fp__cobs_enc_put(struct fp__cobs_enc *e, const uint8_t *src, size_t len);
 int fp__cobs_enc_finish(struct fp__cobs_enc *e, size_t *out_len);
 
 /*
+ * COBS in place, for data that has no run of 254 non-zero bytes followed by
+ * more data (every frame short of 254 bytes, and nearly every other): then
+ * the encoding is exactly one byte longer than the data. buf[1..n] holds
+ * the n data bytes and buf[0] is free; on return buf[0..n] is their
+ * encoding. Returns false, with buf partly rewritten, for other data, which
+ * the caller then encodes with fp__cobs_enc_*.
+ */
+bool fp__cobs_encode_in_place(uint8_t *buf, size_t n);
+
+/*
  * fp_cobs_decode for input known to hold no 0x00, such as the bytes before
  * a frame delimiter that memchr found: it does not look for zeros again.
  * dst may equal src. The same output and errors, except that input both
