@@ -79,8 +79,8 @@ static bool same(double a, double b)
   return fabs(a - b) <= 1e-9 * fmax(1.0, fabs(b));
 }
 
-static struct ml_fault_event *add(struct ml_fault_result *out, enum ml_fault_kind kind,
-                                  int64_t ts, double value)
+static struct ml_fault_event *add(struct ml_fault_result *out, enum ml_fault_kind kind, int64_t ts,
+                                  double value)
 {
   assert(out->n < ML_FAULT_KINDS);
   struct ml_fault_event *e = &out->ev[out->n++];
@@ -123,10 +123,10 @@ int ml_faults_update(struct ml_faults *f, int64_t ts, double x, uint8_t flags,
     if (raise_once(f, ML_FAULT_RANGE, flags))
       add(out, ML_FAULT_RANGE, ts, x)->bound = x < f->cfg.min ? f->cfg.min : f->cfg.max;
     f->run_n = 0; /* a different value ends a run */
-    f->reported &= (uint8_t)~(1u << ML_FAULT_STUCK);
+    f->reported &= (uint8_t) ~(1u << ML_FAULT_STUCK);
     return 0;
   }
-  f->reported &= (uint8_t)~(1u << ML_FAULT_RANGE);
+  f->reported &= (uint8_t) ~(1u << ML_FAULT_RANGE);
 
   if (f->run_n > 0 && same(x, f->run_value)) {
     if (f->run_n < UINT32_MAX)
@@ -135,7 +135,7 @@ int ml_faults_update(struct ml_faults *f, int64_t ts, double x, uint8_t flags,
     f->run_value = x;
     f->run_start = ts;
     f->run_n = 1;
-    f->reported &= (uint8_t)~(1u << ML_FAULT_STUCK);
+    f->reported &= (uint8_t) ~(1u << ML_FAULT_STUCK);
   }
   bool at_limit = x <= f->cfg.min || x >= f->cfg.max;
   if (f->cfg.stuck_s > 0 && !at_limit && f->run_n >= f->cfg.stuck_n &&
@@ -187,7 +187,7 @@ int ml_faults_update(struct ml_faults *f, int64_t ts, double x, uint8_t flags,
 
 static const uint8_t MAGIC[4] = {'M', 'L', 'F', 'L'};
 #define VERSION 1
-#define HEADER 16
+#define HEADER  16
 #define PAYLOAD (ML_FAULTS_CHECKPOINT_SIZE - HEADER - 4)
 
 static void visit(struct ml__cursor *c, struct ml_faults *f)
@@ -245,8 +245,8 @@ static bool plausible(const struct ml_faults *f)
   return true;
 }
 
-int ml_faults_restore(struct ml_faults *f, const struct ml_fault_config *cfg,
-                      const uint8_t *buf, size_t len)
+int ml_faults_restore(struct ml_faults *f, const struct ml_fault_config *cfg, const uint8_t *buf,
+                      size_t len)
 {
   if (!ml_fault_config_valid(cfg))
     return FARM_EINVAL;

@@ -25,12 +25,11 @@ void ml_forecaster_config_default(struct ml_forecaster_config *cfg)
 
 bool ml_forecaster_config_valid(const struct ml_forecaster_config *cfg)
 {
-  if (cfg->step_s < ML_FC_STEP_MIN_S || cfg->step_s > ML_FC_DAY_S ||
-      ML_FC_DAY_S % cfg->step_s != 0)
+  if (cfg->step_s < ML_FC_STEP_MIN_S || cfg->step_s > ML_FC_DAY_S || ML_FC_DAY_S % cfg->step_s != 0)
     return false;
   uint32_t season = ML_FC_DAY_S / cfg->step_s;
-  return cfg->horizon >= 1 && cfg->horizon <= season && cfg->alpha > 0.0 &&
-         cfg->alpha < 1.0 && cfg->gamma > 0.0 && cfg->gamma < 1.0;
+  return cfg->horizon >= 1 && cfg->horizon <= season && cfg->alpha > 0.0 && cfg->alpha < 1.0 &&
+         cfg->gamma > 0.0 && cfg->gamma < 1.0;
 }
 
 int ml_forecaster_init(struct ml_forecaster *fc, const struct ml_forecaster_config *cfg)
@@ -254,9 +253,9 @@ int ml_forecaster_frost(struct ml_forecaster *fc, double threshold, bool report,
 
 static const uint8_t MAGIC[4] = {'M', 'L', 'F', 'C'};
 #define VERSION 1
-#define HEADER 16
+#define HEADER  16
 /* Bytes of the fixed fields of visit(), in order. */
-#define FIXED (4 + 4 + 8 + 8 + 1 + 1 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 1)
+#define FIXED    (4 + 4 + 8 + 8 + 1 + 1 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 1)
 #define WORDS(m) (((m) + 31) / 32)
 
 static size_t size_for(uint32_t season, uint32_t horizon)
@@ -275,8 +274,7 @@ size_t ml_forecaster_checkpoint_size(const struct ml_forecaster *fc)
 }
 
 /* The payload, in order; the arrays' lengths come from the header. */
-static void visit(struct ml__cursor *c, struct ml_forecaster *fc, uint32_t season,
-                  uint32_t horizon)
+static void visit(struct ml__cursor *c, struct ml_forecaster *fc, uint32_t season, uint32_t horizon)
 {
   ml__f_u32(c, &fc->cfg.step_s);
   ml__f_u32(c, &fc->cfg.horizon);

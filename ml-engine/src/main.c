@@ -1,21 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The ml-engine program. `ml-engine detect` runs one detector over a
- * `timestamp,value` CSV read on stdin and writes `timestamp,value,
- * anomaly_score` on stdout, one row per input row, timestamps and values
- * copied verbatim; it is the same code the service runs per stream and the
- * one the NAB benchmark measures. Exit status: 0 done, 1 malformed input
- * ("line N: reason" on stderr, after the rows before it were written),
- * 2 usage, I/O or checkpoint error.
+ * The ml-engine program, two subcommands (there is no default one: without
+ * a subcommand it prints its usage and exits 2).
+ *
+ * `ml-engine detect` runs one detector over a `timestamp,value` CSV read on
+ * stdin and writes `timestamp,value,anomaly_score` on stdout, one row per
+ * input row, timestamps and values copied verbatim; it is the same code the
+ * service runs per stream and the one the NAB benchmark measures. Exit
+ * status: 0 done, 1 malformed input ("line N: reason" on stderr, after the
+ * rows before it were written), 2 usage, I/O or checkpoint error.
+ *
+ * `ml-engine run` is the MQTT service (svc/service.h): configuration from
+ * an INI file and ML_* environment variables, fail closed. Exit status: 0
+ * after SIGTERM or SIGINT (checkpoint saved), 1 when it cannot start or the
+ * last checkpoint failed, 2 configuration refused or usage.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "farm/error.h"
+#include "farmd/config.h"
+#include "farmd/log.h"
 #include "ml/csv.h"
 #include "ml/detector.h"
+#include "svc/service.h"
+
+extern char **environ;
 
 enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
@@ -28,8 +41,20 @@ static void usage(FILE *f)
           "  --threshold X      detection threshold in (0, 1] (default %.2f)\n"
           "  --checkpoint FILE  resume from FILE if it exists; save the\n"
           "                     detector there after the last row\n"
-          "exit: 0 done, 1 malformed input (line N: reason), 2 usage or I/O\n",
+          "exit: 0 done, 1 malformed input (line N: reason), 2 usage or I/O\n"
+          "\n"
+          "usage: ml-engine run [-c FILE] [--check-config] [--print-config]\n"
+          "  The MQTT service: anomalies, sensor faults, forecasts.\n"
+          "  -c, --config FILE  INI configuration (also ML_CONFIG)\n"
+          "  --check-config     validate the configuration and exit\n"
+          "  --print-config     print the effective configuration (secrets hidden)\n"
+          "  Every key can be overridden by ML_<KEY> in the environment;\n"
+          "  secrets also by ML_<KEY>_FILE. Keys:\n",
           ML_DEFAULT_THRESHOLD);
+  for (size_t i = 0; i < mls_config_nkeys; i++)
+    fprintf(f, "  %-22s %s (default: %s)\n", mls_config_keys[i].name, mls_config_keys[i].help,
+            mls_config_keys[i].def ? mls_config_keys[i].def : "none");
+  fprintf(f, "exit: 0 stopped by a signal, 1 could not start, 2 configuration or usage\n");
 }
 
 /*
@@ -179,8 +204,7 @@ static int detect(int argc, char **argv)
     /* The parser only lets finite values through, so update cannot fail. */
     if (ml_detector_update(&det, row.value, &score) != 0)
       return EXIT_USAGE;
-    if (printf("%.*s,%.*s,%.6f\n", (int)row.ts_len, row.ts, (int)row.val_len,
-               row.val, score) < 0)
+    if (printf("%.*s,%.*s,%.6f\n", (int)row.ts_len, row.ts, (int)row.val_len, row.val, score) < 0)
       goto io_error;
   }
   if (ferror(stdin)) {
@@ -197,10 +221,79 @@ io_error:
   return EXIT_USAGE;
 }
 
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop(int sig)
+{
+  (void)sig;
+  stop_flag = 1;
+}
+
+static int run(int argc, char **argv)
+{
+  const char *file = getenv("ML_CONFIG");
+  bool check = false, print = false;
+  for (int i = 0; i < argc; i++) {
+    if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+      file = argv[++i];
+    } else if (strcmp(argv[i], "--check-config") == 0) {
+      check = true;
+    } else if (strcmp(argv[i], "--print-config") == 0) {
+      print = true;
+    } else {
+      fprintf(stderr, "ml-engine: unknown argument '%s'\n", argv[i]);
+      usage(stderr);
+      return EXIT_USAGE;
+    }
+  }
+  struct fd_cfg cfg;
+  if (fd_cfg_init(&cfg, mls_config_keys, mls_config_nkeys) != 0) {
+    fprintf(stderr, "ml-engine: out of memory\n");
+    return 1;
+  }
+  char err[512];
+  static const char *const allow[] = {"ML_CONFIG", NULL};
+  static struct mls_settings set;
+  enum fd_log_level level;
+  if ((file && file[0] && fd_cfg_load_file(&cfg, file, err, sizeof err) != 0) ||
+      fd_cfg_load_env(&cfg, "ML_", environ, allow, err, sizeof err) != 0 ||
+      mls_settings_load(&cfg, &set, err, sizeof err) != 0) {
+    fprintf(stderr, "ml-engine: configuration refused: %s\n", err);
+    fd_cfg_free(&cfg);
+    return EXIT_USAGE;
+  }
+  if (fd_log_level_parse(fd_cfg_str(&cfg, "log_level"), &level) != 0) {
+    fprintf(stderr,
+            "ml-engine: configuration refused: log_level must be error, warn, info or debug\n");
+    fd_cfg_free(&cfg);
+    return EXIT_USAGE;
+  }
+  if (print)
+    fd_cfg_dump(&cfg, stdout);
+  if (check || print) {
+    fd_cfg_free(&cfg);
+    return EXIT_OK;
+  }
+  struct fd_log log;
+  fd_log_init(&log, "ml-engine", level, NULL);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, NULL);
+  int rc = mls_run(&cfg, &set, &log, &stop_flag);
+  fd_cfg_free(&cfg);
+  return rc;
+}
+
 int main(int argc, char **argv)
 {
   if (argc >= 2 && strcmp(argv[1], "detect") == 0)
     return detect(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "run") == 0)
+    return run(argc - 2, argv + 2);
   if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
     usage(stdout);
     return EXIT_OK;

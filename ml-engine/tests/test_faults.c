@@ -21,7 +21,7 @@
 #include "farm/error.h"
 #include "ml/faults.h"
 
-#define T0 1709251200000LL
+#define T0     1709251200000LL
 #define MIN_MS 60000LL
 
 struct rng {
@@ -322,8 +322,8 @@ static void test_spike(void **state)
   memset(&lg, 0, sizeof lg);
   for (i = 0; i < 100; i++)
     step(&f, &lg, T0 + i * MIN_MS, (i % 2) ? 1.0 : 0.0, ML_FAULT_LIVE); /* steps of 1 */
-  step(&f, &lg, T0 + 100 * MIN_MS, 12.0, ML_FAULT_LIVE); /* 12 steps up ... */
-  step(&f, &lg, T0 + 101 * MIN_MS, 1.0, ML_FAULT_LIVE);  /* ... and 11 back */
+  step(&f, &lg, T0 + 100 * MIN_MS, 12.0, ML_FAULT_LIVE);                /* 12 steps up ... */
+  step(&f, &lg, T0 + 101 * MIN_MS, 1.0, ML_FAULT_LIVE);                 /* ... and 11 back */
   assert_int_equal(lg.n_ev, 1);
   assert_true(lg.ev[0].jump == 10.0);
   /* Lux: a passing cloud is real, never a spike. */
@@ -420,10 +420,10 @@ static void test_checkpoint(void **state)
   assert_int_equal(ml_faults_init(&b, &c), 0);
   keep = b;
   uint8_t t[sizeof buf];
-#define EXPECT(rc_, n_)                                                        \
-  do {                                                                         \
-    assert_int_equal(ml_faults_restore(&b, &c, t, (n_)), (rc_));               \
-    assert_memory_equal(&b, &keep, sizeof b);                                  \
+#define EXPECT(rc_, n_)                                                                            \
+  do {                                                                                             \
+    assert_int_equal(ml_faults_restore(&b, &c, t, (n_)), (rc_));                                   \
+    assert_memory_equal(&b, &keep, sizeof b);                                                      \
   } while (0)
   memcpy(t, buf, len);
   EXPECT(FARM_ETRUNCATED, 10);

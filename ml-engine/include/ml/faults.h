@@ -51,11 +51,11 @@ const char *ml_fault_name(enum ml_fault_kind kind);
 #define ML_FAULT_STEP_WINDOW 100
 
 struct ml_fault_config {
-  double min, max;   /* physical range, inclusive; min <= max */
-  double spike_min;  /* smallest jump that can be a spike, in the metric's unit (>= 0) */
-  double spike_k;    /* ... and in mean steps; 0 turns spike checks off */
-  uint32_t stuck_n;  /* readings unchanged, >= 2 ... */
-  uint32_t stuck_s;  /* ... for at least this many seconds; 0 turns stuck checks off */
+  double min, max;  /* physical range, inclusive; min <= max */
+  double spike_min; /* smallest jump that can be a spike, in the metric's unit (>= 0) */
+  double spike_k;   /* ... and in mean steps; 0 turns spike checks off */
+  uint32_t stuck_n; /* readings unchanged, >= 2 ... */
+  uint32_t stuck_s; /* ... for at least this many seconds; 0 turns stuck checks off */
 };
 
 /*
@@ -103,19 +103,19 @@ struct ml_faults {
   struct ml_fault_config cfg;
   bool started;
   int64_t last_ts;
-  bool has_prev;      /* the last reading released */
+  bool has_prev; /* the last reading released */
   double prev;
   int64_t prev_ts;
-  bool has_pend;      /* the reading held for the spike check */
+  bool has_pend; /* the reading held for the spike check */
   double pend;
   int64_t pend_ts;
   uint8_t pend_flags;
-  double step;        /* running mean of |change| between released readings */
+  double step; /* running mean of |change| between released readings */
   uint32_t steps;
-  double run_value;   /* the current run of unchanged values */
+  double run_value; /* the current run of unchanged values */
   int64_t run_start;
   uint32_t run_n;
-  uint8_t reported;   /* bit per kind: the episode under way has been reported */
+  uint8_t reported; /* bit per kind: the episode under way has been reported */
 };
 
 /* Initialises f. Returns 0, or FARM_EINVAL for an invalid configuration. */
@@ -147,7 +147,7 @@ int ml_faults_save(const struct ml_faults *f, uint8_t *buf, size_t cap, size_t *
  * FARM_ETRUNCATED, FARM_ETRAILING, FARM_EMALFORMED, FARM_EUNSUPPORTED,
  * FARM_ECRC, FARM_ERANGE as ml_detector_restore().
  */
-int ml_faults_restore(struct ml_faults *f, const struct ml_fault_config *cfg,
-                      const uint8_t *buf, size_t len);
+int ml_faults_restore(struct ml_faults *f, const struct ml_fault_config *cfg, const uint8_t *buf,
+                      size_t len);
 
 #endif /* ML_FAULTS_H */

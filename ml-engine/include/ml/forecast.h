@@ -36,10 +36,10 @@
 
 /* Defaults (docs/ml.md, "Forecasts"): 15-minute buckets, 12 hours ahead
  * (one night seen from the evening), level and seasonal smoothing. */
-#define ML_FC_DEFAULT_STEP_S 900
+#define ML_FC_DEFAULT_STEP_S  900
 #define ML_FC_DEFAULT_HORIZON 48
-#define ML_FC_DEFAULT_ALPHA 0.1
-#define ML_FC_DEFAULT_GAMMA 0.2
+#define ML_FC_DEFAULT_ALPHA   0.1
+#define ML_FC_DEFAULT_GAMMA   0.2
 
 /* Errors a horizon needs before its measured spread is used. */
 #define ML_FC_MIN_ERRORS 8
@@ -59,34 +59,34 @@ struct ml_forecaster_config {
 /* The forecaster. Every field is private to the library. */
 struct ml_forecaster {
   struct ml_forecaster_config cfg;
-  uint32_t season;         /* buckets a day: 86400 / step_s */
-  bool started;            /* a reading has been read */
-  bool ready;              /* a full day seen: level and profile set */
-  int64_t bucket;          /* index (Unix time / step) of the open bucket */
-  double acc;              /* sum of the readings in the open bucket */
-  uint32_t acc_n;          /* and their number */
-  int64_t first;           /* first closed bucket (the profile's first day) */
-  int64_t last;            /* last closed bucket */
-  uint64_t closed;         /* buckets closed */
-  double level;            /* while learning: sum of the bucket means */
-  uint32_t level_n;        /* while learning: their number */
-  double s[ML_FC_SEASON_MAX];  /* offsets by time of day; while learning, the means */
+  uint32_t season;            /* buckets a day: 86400 / step_s */
+  bool started;               /* a reading has been read */
+  bool ready;                 /* a full day seen: level and profile set */
+  int64_t bucket;             /* index (Unix time / step) of the open bucket */
+  double acc;                 /* mean of the readings in the open bucket */
+  uint32_t acc_n;             /* and their number */
+  int64_t first;              /* first closed bucket (the profile's first day) */
+  int64_t last;               /* last closed bucket */
+  uint64_t closed;            /* buckets closed */
+  double level;               /* while learning: sum of the bucket means */
+  uint32_t level_n;           /* while learning: their number */
+  double s[ML_FC_SEASON_MAX]; /* offsets by time of day; while learning, the means */
   uint32_t filled[(ML_FC_SEASON_MAX + 31) / 32]; /* while learning: slots seen */
-  double ring[ML_FC_SEASON_MAX]; /* level after bucket k, at k % horizon */
-  uint32_t ring_n;         /* consecutive buckets in ring, <= horizon */
-  double mse[ML_FC_SEASON_MAX];  /* mse[h-1]: mean squared error h ahead */
+  double ring[ML_FC_SEASON_MAX];                 /* level after bucket k, at k % horizon */
+  uint32_t ring_n;                               /* consecutive buckets in ring, <= horizon */
+  double mse[ML_FC_SEASON_MAX];                  /* mse[h-1]: mean squared error h ahead */
   uint32_t mse_n[ML_FC_SEASON_MAX];
-  bool frost_raised;       /* a frost risk is under way (reported) */
+  bool frost_raised; /* a frost risk is under way (reported) */
 };
 
 /* One forecast: the bucket starting at ts_ms (UTC, Unix milliseconds),
  * its expected mean and the standard deviation of that expectation. */
 struct ml_forecast {
   int64_t ts_ms;
-  uint32_t h;       /* buckets after the last closed one, 1..horizon */
+  uint32_t h; /* buckets after the last closed one, 1..horizon */
   double value;
   double sd;
-  bool measured;    /* sd from measured errors at this horizon (else the model's) */
+  bool measured; /* sd from measured errors at this horizon (else the model's) */
 };
 
 /* Fills *cfg with the defaults above. */
@@ -131,7 +131,7 @@ double ml_forecaster_sigma(const struct ml_forecaster *fc);
 struct ml_frost_risk {
   struct ml_forecast at; /* the lowest forecast */
   double threshold;
-  double probability;    /* P(mean <= threshold), Gaussian with at.sd */
+  double probability; /* P(mean <= threshold), Gaussian with at.sd */
 };
 
 /*
@@ -149,10 +149,9 @@ int ml_forecaster_frost(struct ml_forecaster *fc, double threshold, bool report,
                         struct ml_frost_risk *risk);
 
 /* Largest checkpoint (the finest grid and the longest horizon). */
-#define ML_FORECASTER_CHECKPOINT_MAX                                          \
-  (16 + 4 + 4 + 8 + 8 + 1 + 1 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 1 +       \
-   ML_FC_SEASON_MAX * 8 + (ML_FC_SEASON_MAX + 31) / 32 * 4 +                  \
-   ML_FC_SEASON_MAX * (8 + 8 + 4) + 4)
+#define ML_FORECASTER_CHECKPOINT_MAX                                                               \
+  (16 + 4 + 4 + 8 + 8 + 1 + 1 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 1 + ML_FC_SEASON_MAX * 8 +     \
+   (ML_FC_SEASON_MAX + 31) / 32 * 4 + ML_FC_SEASON_MAX * (8 + 8 + 4) + 4)
 
 /* Bytes of the checkpoint of fc (depends on its step and horizon). */
 size_t ml_forecaster_checkpoint_size(const struct ml_forecaster *fc);
