@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 CTEST      = ctest --output-on-failure --no-tests=error -j $(JOBS)
 
-.PHONY: all deps build test asan fuzz check bench demo clean
+.PHONY: all deps build test asan fuzz check bench demo clean install
 
 all: build
 
@@ -53,3 +53,9 @@ demo: deps build
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+
+# Installs the programs and their deployment files under PREFIX (default
+# /usr/local), staged under DESTDIR when set (packaging).
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"

@@ -9,6 +9,7 @@
  * file), 2 for a configuration or usage error, with one line on stderr.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,14 @@ int main(int argc, char **argv)
     ea_config_free(&cfg);
     return 0;
   }
+
+  /* Every message allocates and frees small blocks on two threads; with
+   * glibc's default trim threshold (128 KiB) the heap top is handed back
+   * and taken again with brk() thousands of times a second (a fifth of the
+   * CPU in the benchmark). Keeping up to 4 MiB of free heap costs no
+   * resident memory that was not already touched. */
+  mallopt(M_TRIM_THRESHOLD, 4 << 20);
+  mallopt(M_TOP_PAD, 1 << 20);
 
   struct ea_agent *agent;
   rc = ea_agent_new(&cfg, &agent);

@@ -425,8 +425,9 @@ int ea_uplink_pump(struct ea_uplink *u, int64_t mono_ms)
       mono_ms - u->last_wm_mono > resend_ms && mono_ms - u->last_resend_mono > resend_ms) {
     struct ea_backlog_stats bs;
     ea_backlog_stats(u->bl, 0, &bs);
+    /* Looked at: not again before the next period, whatever it found. */
+    u->last_resend_mono = mono_ms;
     if (bs.watermark_seen && bs.depth > 0) {
-      u->last_resend_mono = mono_ms;
       u->st.resends++;
       u->cur_replay = 0;
       u->replay_end = committed;
