@@ -187,8 +187,17 @@ static void send_failed(struct gw *g, struct gw_peer *p, enum gw__tx_kind kind, 
   g->stats.radio_fail++;
   switch (kind) {
   case GW__TX_JOIN_ACK:
-    /* Not retried: an unpaired node broadcasts JOIN again on its own
-     * interval and gets a fresh JOIN_ACK. */
+    /* Without encryption not retried: an unpaired node broadcasts JOIN
+     * again on its own interval and gets a fresh JOIN_ACK. With it, a node
+     * that read the JOIN_ACK but whose acknowledgement was lost is paired
+     * and never JOINs again, so the JOIN_ACK goes on until one is
+     * delivered, after retry_ms doubling up to 64 times that. */
+    if (p->unkeyed) {
+      p->need_join_ack = true;
+      p->join_due_ms = now + ((uint64_t)g->cfg->retry_ms << p->join_fails);
+      if (p->join_fails < 6)
+        p->join_fails++;
+    }
     break;
   case GW__TX_TIME:
     p->time_due_ms = now + g->cfg->retry_ms;
@@ -230,8 +239,10 @@ static int peer_send_next(struct gw *g, struct gw_peer *p, uint64_t now)
   uint8_t *frame = buf;
   size_t len = 0;
   int rc;
-  if (p->need_join_ack) {
+  if (p->need_join_ack && p->join_due_ms <= now) {
     kind = GW__TX_JOIN_ACK;
+  } else if (p->clear) {
+    return 0; /* nothing else before the node has the key */
   } else if (p->time_left > 0 && p->time_due_ms <= now) {
     kind = GW__TX_TIME;
   } else if ((c = cmd_next(g, p, now)) != NULL) {
@@ -340,6 +351,8 @@ uint64_t gw__radio_deadline(const struct gw *g)
       t = p->tx_since_ms + g->cfg->send_timeout_ms;
     if (p->tx == GW__TX_NONE && p->time_left > 0 && p->time_due_ms < t)
       t = p->time_due_ms;
+    if (p->tx == GW__TX_NONE && p->need_join_ack && p->join_due_ms < t)
+      t = p->join_due_ms;
   }
   for (size_t i = 0; i < GW_MAX_CMDS; i++) {
     const struct gw_cmd *c = &g->cmds[i];
@@ -347,6 +360,30 @@ uint64_t gw__radio_deadline(const struct gw *g)
       t = c->due_ms;
   }
   return t;
+}
+
+/*
+ * With encryption, a JOIN_ACK to p was delivered (docs/firmware-gateway.md
+ * §5). Sent unencrypted (step 1), it reached the node's radio: the node
+ * read it and added the gateway as an encrypted peer, or had done so
+ * already and dropped this clear frame, as ESP-NOW drops an unencrypted
+ * frame from an encrypted peer, while still acknowledging it. Either way
+ * the node now reads only encrypted frames from the gateway: step 2 sends
+ * a JOIN_ACK encrypted, which the node takes as the sign that the gateway
+ * can read it. Once that one is delivered the pairing is confirmed and
+ * persisted. A JOIN meanwhile (p->clear again) means step 1 anew.
+ */
+static void join_ack_delivered(struct gw *g, struct gw_peer *p, uint64_t now)
+{
+  p->join_fails = 0;
+  if (!p->hw_enc) {
+    p->clear = false;
+    p->need_join_ack = true;
+    p->join_due_ms = now;
+  } else if (!p->clear) {
+    p->unkeyed = false;
+    gw__peer_save(g, p);
+  }
 }
 
 void gw_on_radio_sent(struct gw *g, const uint8_t mac[HAL_MAC_LEN], bool delivered)
@@ -363,6 +400,9 @@ void gw_on_radio_sent(struct gw *g, const uint8_t mac[HAL_MAC_LEN], bool deliver
   g->inflight--;
   if (!delivered) {
     send_failed(g, p, kind, now);
+  } else if (kind == GW__TX_JOIN_ACK) {
+    if (p->unkeyed)
+      join_ack_delivered(g, p, now);
   } else if (kind == GW__TX_TIME) {
     p->time_left = 0;
   } else if (kind == GW__TX_CMD) {
@@ -383,12 +423,17 @@ void gw_on_radio_sent(struct gw *g, const uint8_t mac[HAL_MAC_LEN], bool deliver
  * outside the message sequence (fp/radio.h) and a node repeats it until its
  * JOIN_ACK arrives, so a JOIN of the current boot is answered again rather
  * than taken for a replay; a JOIN of an older boot is accepted only inside
- * a pairing window, where an operator re-pairs a node that lost its NVS. */
+ * a pairing window, where an operator re-pairs a node that lost its NVS.
+ * With encryption, a node whose pairing was confirmed in this boot does not
+ * JOIN again in it: such a JOIN is a replay, and answering it would put the
+ * node's slot back in clear, where its encrypted frames are lost. */
 static bool above_mark(const struct gw *g, const struct gw_peer *p,
                        const struct fp_radio_header *h, uint64_t now)
 {
+  if (h->type == FP_RADIO_JOIN && h->boot == p->boot)
+    return p->unkeyed || !g->cfg->encrypt;
   if (h->type == FP_RADIO_JOIN)
-    return h->boot >= p->boot || pairing(g, now);
+    return h->boot > p->boot || pairing(g, now);
   return h->boot > p->boot || (h->boot == p->boot && h->seq > p->seq);
 }
 
@@ -430,12 +475,20 @@ static void on_join(struct gw *g, struct gw_peer *p, const uint8_t mac[HAL_MAC_L
   const struct fp_radio_join *j = &r->u.join;
   bool fresh = p == NULL;
   if (fresh) {
-    p = gw__peer_add(g, mac);
+    /* With encryption every node keeps an encrypted slot of the radio's
+     * list (ESP-NOW decrypts nothing else), so there are at most that many
+     * (DESIGN §5). */
+    const char *full = g->cfg->encrypt && g->npeers >= HAL_RADIO_HW_PEERS_ENCRYPTED
+                           ? "encrypted peer limit"
+                           : NULL;
+    p = full == NULL ? gw__peer_add(g, mac) : NULL;
     if (p == NULL) {
+      if (full == NULL)
+        full = "peer table full";
       g->stats.join_full++;
-      hal_log(g->port, HAL_LOG_WARN, "peer table full: join refused");
+      hal_log(g->port, HAL_LOG_WARN, "%s: join refused", full);
       struct fp_msg_evt *e = gw__evt_begin(g, mac, "join.refused");
-      gw__evt_str(e, "reason", "peer table full");
+      gw__evt_str(e, "reason", full);
       gw__up_send(g, &g->out, false);
       return;
     }
@@ -451,8 +504,15 @@ static void on_join(struct gw *g, struct gw_peer *p, const uint8_t mac[HAL_MAC_L
   raise_mark(p, r);
   gw__rssi_update(p, rssi);
   p->last_seen_ms = now;
+  /* A JOIN comes from a node without a gateway: with encryption, pairing
+   * starts from step 1, the clear JOIN_ACK (§5). */
+  bool rekey = g->cfg->encrypt && !p->unkeyed;
+  if (g->cfg->encrypt)
+    p->unkeyed = p->clear = true;
   p->need_join_ack = true;
-  if (fresh || changed)
+  p->join_due_ms = now;
+  p->join_fails = 0;
+  if (fresh || changed || rekey)
     gw__peer_save(g, p);
   if (fresh) {
     hal_log(g->port, HAL_LOG_INFO, "peer %02x%02x%02x%02x%02x%02x joined", mac[0], mac[1],

@@ -369,6 +369,7 @@ int gw_init(struct gw *g, const struct gw_config *cfg, struct hal_port *port)
   g->stats_due_ms = now + cfg->stats_ms;
   g->persist_due_ms = now + cfg->persist_ms;
   gw__peers_load(g);
+  gw__peers_register(g, now);
   emit_hello(g);
   if (cfg->pair_boot_s > 0 && g->npeers == 0) {
     g->pair_open = true;

@@ -106,9 +106,15 @@ int gw__peer_save(struct gw *g, struct gw_peer *p);
 /* Writes every peer with a changed mark when persist_ms has passed since
  * the last flush, or at once when force. */
 void gw__peers_flush(struct gw *g, uint64_t now, bool force);
-/* Makes sure p has a hardware slot, evicting the least recently used idle
- * one when all are taken. Returns 0 or the radio's error. */
+/* Makes sure p has a hardware slot, encrypted unless encryption is off or
+ * p is clear, evicting the least recently used idle one when all are taken
+ * (never with encryption). Returns 0 or the radio's error. */
 int gw__hw_ensure(struct gw *g, struct gw_peer *p, uint64_t now);
+/* With encryption, at boot: gives every loaded peer its slot, encrypted,
+ * or unencrypted with a JOIN_ACK owed when its pairing was not confirmed
+ * (docs/firmware-gateway.md §5). Peers beyond the encrypted slots are
+ * logged: they cannot be heard. */
+void gw__peers_register(struct gw *g, uint64_t now);
 /* Feeds one RSSI sample into p's smoothed value. */
 void gw__rssi_update(struct gw_peer *p, int8_t rssi);
 /* Record codec, exposed for tests: returns the record length or 0. */

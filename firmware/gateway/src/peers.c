@@ -6,6 +6,8 @@
  * protection; and the radio's hardware peer list (HAL_RADIO_HW_PEERS
  * entries, fewer when encrypted), managed as a least-recently-used cache
  * over the table: a peer gets a slot when the gateway must send to it.
+ * With encryption the list is no cache: ESP-NOW decrypts only frames from
+ * the encrypted peers it lists, so every node keeps its slot for good.
  */
 #include <assert.h>
 #include <string.h>
@@ -13,14 +15,16 @@
 #include "farm/error.h"
 #include "internal.h"
 
-/* Record layout (version 1), big-endian numbers:
- *   0      version (1)
+/* Record layout, big-endian numbers:
+ *   0      kind: 1 a peer, 2 a peer whose encrypted pairing is not
+ *          confirmed yet (unkeyed: it starts again at boot)
  *   1..6   MAC
  *   7..10  boot mark
  *   11..14 seq mark
  *   15     fw length n (1..31), then n bytes
  *   ..     asset length m (0..47), then m bytes */
-#define RECORD_VERSION 1
+#define RECORD_PEER    1
+#define RECORD_UNKEYED 2
 
 static bool mac_eq(const uint8_t *a, const uint8_t *b)
 {
@@ -81,7 +85,7 @@ size_t gw__peer_record(const struct gw_peer *p, uint8_t *buf, size_t cap)
   if (n > cap)
     return 0;
   uint8_t *q = buf;
-  *q++ = RECORD_VERSION;
+  *q++ = p->unkeyed ? RECORD_UNKEYED : RECORD_PEER;
   memcpy(q, p->mac, HAL_MAC_LEN);
   q += HAL_MAC_LEN;
   put_u32(q, p->boot);
@@ -116,8 +120,9 @@ bool gw__peer_parse(const uint8_t *buf, size_t len, struct gw_peer *p)
 {
   const uint8_t *q = buf, *end = buf + len;
   memset(p, 0, sizeof *p);
-  if (len < 1 + HAL_MAC_LEN + 8 || *q++ != RECORD_VERSION)
+  if (len < 1 + HAL_MAC_LEN + 8 || (*q != RECORD_PEER && *q != RECORD_UNKEYED))
     return false;
+  p->unkeyed = *q++ == RECORD_UNKEYED;
   memcpy(p->mac, q, HAL_MAC_LEN);
   q += HAL_MAC_LEN;
   static const uint8_t zero[HAL_MAC_LEN];
@@ -206,9 +211,12 @@ void gw__peers_flush(struct gw *g, uint64_t now, bool force)
 }
 
 /* Frees the hardware slot of the least recently used peer with nothing on
- * the air. False when every slot holder is busy. */
+ * the air. False when every slot holder is busy, or with encryption, where
+ * a node without its slot could not be heard at all. */
 static bool hw_evict(struct gw *g)
 {
+  if (g->cfg->encrypt)
+    return false;
   struct gw_peer *victim = NULL;
   for (size_t i = 0; i < GW_MAX_PEERS; i++) {
     struct gw_peer *p = &g->peers[i];
@@ -228,25 +236,50 @@ static bool hw_evict(struct gw *g)
 
 int gw__hw_ensure(struct gw *g, struct gw_peer *p, uint64_t now)
 {
-  if (p->hw) {
-    p->hw_used_ms = now;
-    return 0;
+  /* Encrypted, except while the node cannot have the key (pairing step 1). */
+  bool enc = g->cfg->encrypt && !p->clear;
+  if (!p->hw || p->hw_enc != enc) {
+    size_t cap = g->cfg->encrypt ? HAL_RADIO_HW_PEERS_ENCRYPTED : HAL_RADIO_HW_PEERS;
+    if (!p->hw && g->hw_count >= cap && !hw_evict(g))
+      return FARM_ENOSPC;
+    /* Idempotent: a listed peer only has its encryption changed (hal.h). */
+    int rc = hal_radio_add_peer(g->port, p->mac, enc);
+    if (rc == FARM_ENOSPC && hw_evict(g)) {
+      /* The radio holds a peer this core did not add (or lost count): make
+       * one more room and try once more. */
+      rc = hal_radio_add_peer(g->port, p->mac, enc);
+    }
+    if (rc != 0)
+      return rc;
+    if (!p->hw)
+      g->hw_count++;
+    p->hw = true;
+    p->hw_enc = enc;
   }
-  size_t cap = g->cfg->encrypt ? HAL_RADIO_HW_PEERS_ENCRYPTED : HAL_RADIO_HW_PEERS;
-  if (g->hw_count >= cap && !hw_evict(g))
-    return FARM_ENOSPC;
-  int rc = hal_radio_add_peer(g->port, p->mac, g->cfg->encrypt);
-  if (rc == FARM_ENOSPC && hw_evict(g)) {
-    /* The radio holds a peer this core did not add (or lost count): make
-     * one more room and try once more. */
-    rc = hal_radio_add_peer(g->port, p->mac, g->cfg->encrypt);
-  }
-  if (rc != 0)
-    return rc;
-  p->hw = true;
   p->hw_used_ms = now;
-  g->hw_count++;
   return 0;
+}
+
+void gw__peers_register(struct gw *g, uint64_t now)
+{
+  if (!g->cfg->encrypt)
+    return;
+  unsigned unheard = 0;
+  for (size_t i = 0; i < GW_MAX_PEERS; i++) {
+    struct gw_peer *p = &g->peers[i];
+    if (!p->used)
+      continue;
+    /* A pairing this boot did not see confirmed starts again from the
+     * clear JOIN_ACK: a node that has the key drops that frame, but its
+     * radio acknowledges it all the same, which moves the pairing on. */
+    p->clear = p->need_join_ack = p->unkeyed;
+    p->join_due_ms = now;
+    if (gw__hw_ensure(g, p, now) != 0)
+      unheard++;
+  }
+  if (unheard > 0)
+    hal_log(g->port, HAL_LOG_ERROR, "%u peers got no encrypted radio slot: they cannot be heard",
+            unheard);
 }
 
 /*

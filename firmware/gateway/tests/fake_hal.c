@@ -47,13 +47,32 @@ void fake_host_write(struct hal_port *p, const void *data, size_t len)
   p->from_len += len;
 }
 
-bool fake_hw_has(const struct hal_port *p, const uint8_t mac[HAL_MAC_LEN])
+static int hw_find(const struct hal_port *p, const uint8_t mac[HAL_MAC_LEN])
 {
   for (size_t i = 0; i < p->nhw; i++) {
     if (memcmp(p->hw[i], mac, HAL_MAC_LEN) == 0)
-      return true;
+      return (int)i;
   }
-  return false;
+  return -1;
+}
+
+bool fake_hw_has(const struct hal_port *p, const uint8_t mac[HAL_MAC_LEN])
+{
+  return hw_find(p, mac) >= 0;
+}
+
+bool fake_hw_encrypted(const struct hal_port *p, const uint8_t mac[HAL_MAC_LEN])
+{
+  int i = hw_find(p, mac);
+  return i >= 0 && p->hw_enc[i];
+}
+
+size_t fake_hw_encrypted_count(const struct hal_port *p)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < p->nhw; i++)
+    n += p->hw_enc[i];
+  return n;
 }
 
 uint64_t hal_clock_ms(struct hal_port *p)
@@ -104,11 +123,20 @@ int hal_radio_send(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], const voi
 
 int hal_radio_add_peer(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], bool encrypt)
 {
-  (void)encrypt;
-  if (fake_hw_has(p, mac))
+  int i = hw_find(p, mac);
+  if (i >= 0 && p->hw_enc[i] == encrypt)
     return 0;
+  if (encrypt && fake_hw_encrypted_count(p) == HAL_RADIO_HW_PEERS_ENCRYPTED)
+    return FARM_ENOSPC;
+  if (i >= 0) {
+    /* hal.h: adding a listed peer changes its encryption. */
+    p->hw_enc[i] = encrypt;
+    p->mods++;
+    return 0;
+  }
   if (p->nhw == HAL_RADIO_HW_PEERS)
     return FARM_ENOSPC;
+  p->hw_enc[p->nhw] = encrypt;
   memcpy(p->hw[p->nhw++], mac, HAL_MAC_LEN);
   if (p->nhw > p->nhw_max)
     p->nhw_max = p->nhw;
@@ -118,15 +146,15 @@ int hal_radio_add_peer(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], bool 
 
 int hal_radio_del_peer(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN])
 {
-  for (size_t i = 0; i < p->nhw; i++) {
-    if (memcmp(p->hw[i], mac, HAL_MAC_LEN) == 0) {
-      memmove(p->hw[i], p->hw[i + 1], (p->nhw - i - 1) * HAL_MAC_LEN);
-      p->nhw--;
-      p->dels++;
-      return 0;
-    }
-  }
-  return FARM_ENOENT;
+  int i = hw_find(p, mac);
+  if (i < 0)
+    return FARM_ENOENT;
+  size_t rest = p->nhw - (size_t)i - 1;
+  memmove(p->hw[i], p->hw[i + 1], rest * HAL_MAC_LEN);
+  memmove(&p->hw_enc[i], &p->hw_enc[i + 1], rest * sizeof p->hw_enc[0]);
+  p->nhw--;
+  p->dels++;
+  return 0;
 }
 
 int hal_radio_set_channel(struct hal_port *p, uint8_t channel)

@@ -2,7 +2,8 @@
 /*
  * A small fake of the HAL contract (hal/hal.h) for the gateway's unit tests
  * and fuzzer: a clock the test moves, radio sends captured with a scriptable
- * result, a hardware peer list that enforces its 20 slots, the serial link
+ * result, a hardware peer list that enforces its 20 slots (17 encrypted)
+ * and remembers each entry's encryption, the serial link
  * as two byte buffers with a connected flag and an optional limit per write
  * call, NVS in memory with staged and committed copies (a restart keeps only
  * what was committed) and injectable failures, and reboot as a counter.
@@ -55,8 +56,9 @@ struct hal_port {
   size_t nsent;
   int send_rc; /* what hal_radio_send returns (0: captured) */
   uint8_t hw[HAL_RADIO_HW_PEERS][HAL_MAC_LEN];
+  bool hw_enc[HAL_RADIO_HW_PEERS];
   size_t nhw, nhw_max;
-  size_t adds, dels;
+  size_t adds, dels, mods; /* mods: encryption of a listed peer changed */
 
   bool connected;
   uint8_t to_host[FAKE_TO_HOST];
@@ -87,5 +89,9 @@ void fake_advance(struct hal_port *p, uint64_t ms);
 /* Host to gateway bytes. */
 void fake_host_write(struct hal_port *p, const void *data, size_t len);
 bool fake_hw_has(const struct hal_port *p, const uint8_t mac[HAL_MAC_LEN]);
+/* True when mac is listed and encrypted. */
+bool fake_hw_encrypted(const struct hal_port *p, const uint8_t mac[HAL_MAC_LEN]);
+/* Listed peers that are encrypted. */
+size_t fake_hw_encrypted_count(const struct hal_port *p);
 
 #endif /* FAKE_HAL_H */

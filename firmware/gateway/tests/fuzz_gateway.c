@@ -8,7 +8,8 @@
  * deep paths (replay checks, relaying, commands). Every run checks the
  * core's invariants: what it writes is always valid frames of valid
  * messages, no more than radio_inflight frames are on the air, the
- * hardware peer list never exceeds its slots.
+ * hardware peer list never exceeds its slots, and with encryption (bit 1
+ * of the first byte) no peer ever loses its slot.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -54,6 +55,7 @@ static void check_output(struct fuzz *f)
   if (f->port.nsent > FAKE_SENDS / 2)
     f->port.nsent = 0;
   assert(f->port.nhw <= HAL_RADIO_HW_PEERS);
+  assert(!f->cfg.encrypt || f->port.dels == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -65,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   f.port.quiet = true;
   gw_config_default(&f.cfg);
   f.cfg.codec = size > 0 && (data[0] & 1) ? FP_CODEC_CBOR : FP_CODEC_MSGPACK;
+  f.cfg.encrypt = size > 0 && (data[0] & 2);
   f.cfg.pair_boot_s = 600;
   f.cfg.stats_ms = 5000;
   fp_frame_decoder_init(&f.host);

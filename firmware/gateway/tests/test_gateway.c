@@ -1480,7 +1480,17 @@ static void test_corrupt_peer_record(void **state)
   struct gw_peer out;
   assert_true(gw__peer_parse(rec, n, &out));
   assert_false(gw__peer_parse(rec, n - 1, &out));
-  rec[0] = 2;
+  assert_false(out.unkeyed);
+  rec[0] = 2; /* a peer whose encrypted pairing was not confirmed */
+  assert_true(gw__peer_parse(rec, n, &out));
+  assert_true(out.unkeyed);
+  p.unkeyed = true;
+  uint8_t rec2[GW__PEER_RECORD_MAX];
+  assert_int_equal(gw__peer_record(&p, rec2, sizeof rec2), n);
+  assert_memory_equal(rec2, rec, n);
+  rec[0] = 3;
+  assert_false(gw__peer_parse(rec, n, &out));
+  rec[0] = 0;
   assert_false(gw__peer_parse(rec, n, &out));
   rec[0] = 1;
   rec[1] |= 1; /* group MAC */
@@ -1551,6 +1561,268 @@ static void test_join_table_full(void **state)
   assert_string_equal(e->u.evt.name, "join.refused");
   assert_memory_equal(e->u.evt.mac, MAC_A, 6);
   no_more_sends(c);
+}
+
+/* ---- encryption (docs/firmware-gateway.md §5) ----------------------------- */
+
+static struct ctx *started_encrypted(void **state)
+{
+  struct ctx *c = *state;
+  c->cfg.encrypt = true;
+  return started(state);
+}
+
+/* The kind byte of mac's peer record in committed NVS (1 a peer, 2 one
+ * whose encrypted pairing is unconfirmed), or -1. */
+static int record_kind(struct ctx *c, const uint8_t mac[6])
+{
+  for (int i = 0; i < GW_MAX_PEERS; i++) {
+    char key[8];
+    snprintf(key, sizeof key, "gw_p%02d", i);
+    uint8_t buf[GW__PEER_RECORD_MAX];
+    size_t len;
+    if (hal_nvs_get_blob(&c->port, key, buf, sizeof buf, &len) == 0 && len > 7 &&
+        memcmp(buf + 1, mac, 6) == 0)
+      return buf[0];
+  }
+  return -1;
+}
+
+/* Pairs mac under encryption: the clear JOIN_ACK, then the encrypted one,
+ * both delivered. */
+static void pair_node_encrypted(struct ctx *c, const uint8_t mac[6], uint32_t boot)
+{
+  node_join(c, mac, boot, "1.0.0", "greenhouse-2/north");
+  const struct send_view *s = next_send(c);
+  assert_int_equal(s->m.type, FP_RADIO_JOIN_ACK);
+  assert_false(fake_hw_encrypted(&c->port, mac));
+  sent(c, mac, true);
+  s = next_send(c);
+  assert_int_equal(s->m.type, FP_RADIO_JOIN_ACK);
+  assert_true(fake_hw_encrypted(&c->port, mac));
+  sent(c, mac, true);
+  skip_msgs(c);
+}
+
+/* The node can only read a JOIN_ACK in clear, and the gateway can only
+ * read the node's encrypted frames once it lists it encrypted: the slot is
+ * clear for the first JOIN_ACK, encrypted from its delivery on, and a
+ * second, encrypted JOIN_ACK tells the node the gateway can read it. */
+static void test_encrypted_pairing(void **state)
+{
+  struct ctx *c = started_encrypted(state);
+  edge_pair_begin(c, 1, 60);
+  skip_msgs(c);
+  node_join(c, MAC_A, 3, "1.0.0", "greenhouse-2/north");
+  assert_int_equal(next_msg(c, FP_MSG_PEER)->u.peer.state, FP_PEER_JOINED);
+  expect_evt(c, MAC_A, "join");
+  const struct send_view *s = next_send(c);
+  assert_memory_equal(s->mac, MAC_A, 6);
+  assert_int_equal(s->m.type, FP_RADIO_JOIN_ACK);
+  uint32_t seq1 = s->m.seq;
+  assert_true(fake_hw_has(&c->port, MAC_A));
+  assert_false(fake_hw_encrypted(&c->port, MAC_A));
+  no_more_sends(c);
+  const struct gw_peer *p = gw_peer_find(&c->gw, MAC_A);
+  assert_true(p->unkeyed);
+  assert_int_equal(record_kind(c, MAC_A), 2);
+
+  /* Step 1 delivered: the slot becomes encrypted, the second JOIN_ACK
+   * follows at once, encrypted. */
+  sent(c, MAC_A, true);
+  assert_true(fake_hw_encrypted(&c->port, MAC_A));
+  assert_int_equal(c->port.mods, 1);
+  s = next_send(c);
+  assert_int_equal(s->m.type, FP_RADIO_JOIN_ACK);
+  assert_true(s->m.seq > seq1);
+  assert_int_equal(s->m.u.join_ack.ch, 6);
+  no_more_sends(c);
+  assert_true(p->unkeyed);
+  assert_int_equal(record_kind(c, MAC_A), 2);
+
+  /* Step 2 delivered: confirmed and persisted; nothing more is sent. */
+  sent(c, MAC_A, true);
+  assert_false(p->unkeyed);
+  assert_int_equal(record_kind(c, MAC_A), 1);
+  advance(c, 60000);
+  no_more_sends(c);
+  assert_true(fake_hw_encrypted(&c->port, MAC_A));
+  assert_int_equal(c->port.mods, 1);
+  skip_msgs(c);
+  node_tel(c, MAC_A, 3, 1);
+  assert_int_equal(next_msg(c, FP_MSG_TEL)->u.tel.seq, 1);
+
+  /* A restart lists the confirmed peer encrypted before anything else,
+   * sends it nothing, and hears it. */
+  fake_restart(&c->port);
+  assert_false(fake_hw_has(&c->port, MAC_A));
+  boot_gateway(c);
+  assert_true(fake_hw_encrypted(&c->port, MAC_A));
+  tick(c);
+  no_more_sends(c);
+  skip_msgs(c);
+  node_tel(c, MAC_A, 3, 2);
+  assert_int_equal(next_msg(c, FP_MSG_TEL)->u.tel.seq, 2);
+}
+
+/* A JOIN_ACK that was not delivered may still have been read (only its
+ * acknowledgement lost): the node is then paired and never JOINs again, so
+ * with encryption the gateway retries, backing off, until one is
+ * delivered. Until then nothing else goes to the node. */
+static void test_encrypted_join_ack_retried(void **state)
+{
+  struct ctx *c = started_encrypted(state);
+  edge_pair_begin(c, 1, 60);
+  node_join(c, MAC_A, 3, "1.0.0", "");
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  sent(c, MAC_A, false);
+  edge_cmd(c, 7, MAC_A, "relay.set", 1);
+  skip_msgs(c);
+  uint64_t wait = c->cfg.retry_ms;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    advance(c, wait - 1);
+    no_more_sends(c);
+    advance(c, 1);
+    const struct send_view *s = next_send(c);
+    assert_int_equal(s->m.type, FP_RADIO_JOIN_ACK);
+    assert_false(fake_hw_encrypted(&c->port, MAC_A));
+    no_more_sends(c);
+    sent(c, MAC_A, false);
+    /* retry_ms, doubling up to 64 times it */
+    wait = wait * 2 > 64u * c->cfg.retry_ms ? 64u * c->cfg.retry_ms : wait * 2;
+  }
+  assert_int_equal(wait, 64u * c->cfg.retry_ms);
+  assert_int_equal(stats(c).radio_fail, 9);
+  /* A send timeout is a failure too. */
+  advance(c, wait);
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  advance(c, c->cfg.send_timeout_ms);
+  assert_int_equal(stats(c).radio_fail, 10);
+  advance(c, wait);
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  /* Delivered at last: the encrypted JOIN_ACK, then the waiting command. */
+  sent(c, MAC_A, true);
+  const struct send_view *s = next_send(c);
+  assert_int_equal(s->m.type, FP_RADIO_JOIN_ACK);
+  assert_true(fake_hw_encrypted(&c->port, MAC_A));
+  sent(c, MAC_A, true);
+  s = next_send(c);
+  assert_int_equal(s->m.type, FP_RADIO_CMD);
+  assert_int_equal(s->m.u.cmd.id, 7);
+  assert_false(gw_peer_find(&c->gw, MAC_A)->unkeyed);
+}
+
+/* With encryption every node keeps an encrypted slot: 17 nodes pair, the
+ * 18th is refused with an event, and no slot is ever taken back. */
+static void test_encrypted_limit(void **state)
+{
+  struct ctx *c = started_encrypted(state);
+  edge_pair_begin(c, 1, 600);
+  uint8_t macs[HAL_RADIO_HW_PEERS_ENCRYPTED + 1][6];
+  for (int i = 0; i < HAL_RADIO_HW_PEERS_ENCRYPTED; i++) {
+    const uint8_t m[6] = {0x30, 0xae, 0xa4, 0x03, 0x00, (uint8_t)i};
+    memcpy(macs[i], m, 6);
+    pair_node_encrypted(c, macs[i], 1);
+  }
+  assert_int_equal(gw_peer_count(&c->gw), HAL_RADIO_HW_PEERS_ENCRYPTED);
+  assert_int_equal(fake_hw_encrypted_count(&c->port), HAL_RADIO_HW_PEERS_ENCRYPTED);
+  for (int i = 0; i < 4; i++) {
+    tick(c); /* the uplink window: what is left of the joins' messages */
+    skip_msgs(c);
+  }
+  const uint8_t extra[6] = {0x30, 0xae, 0xa4, 0x03, 0x00, 0x99};
+  node_join(c, extra, 1, "1.0.0", "");
+  tick(c);
+  assert_int_equal(stats(c).join_full, 1);
+  const struct fp_msg *e = next_msg(c, FP_MSG_EVT);
+  assert_string_equal(e->u.evt.name, "join.refused");
+  assert_memory_equal(e->u.evt.mac, extra, 6);
+  assert_string_equal(e->u.evt.args[0].key, "reason");
+  assert_string_equal(e->u.evt.args[0].v.s, "encrypted peer limit");
+  no_more_msgs(c);
+  no_more_sends(c);
+  assert_null(gw_peer_find(&c->gw, extra));
+  assert_false(fake_hw_has(&c->port, extra));
+
+  /* TIME to all 17, then each one's reading: nothing was evicted. */
+  edge_time_sync(c, 2, 1732646400000u);
+  size_t total = 0;
+  while (c->sends_seen < c->port.nsent) {
+    const struct send_view *s = next_send(c);
+    assert_int_equal(s->m.type, FP_RADIO_TIME);
+    sent(c, s->mac, true);
+    total++;
+  }
+  assert_int_equal(total, HAL_RADIO_HW_PEERS_ENCRYPTED);
+  assert_int_equal(c->port.dels, 0);
+  assert_int_equal(fake_hw_encrypted_count(&c->port), HAL_RADIO_HW_PEERS_ENCRYPTED);
+  skip_msgs(c);
+  for (int i = 0; i < HAL_RADIO_HW_PEERS_ENCRYPTED; i++) {
+    node_tel(c, macs[i], 1, 1);
+    assert_memory_equal(next_msg(c, FP_MSG_TEL)->u.tel.mac, macs[i], 6);
+  }
+}
+
+/* A restart in the middle of a pairing starts it again from the clear
+ * JOIN_ACK; a confirmed peer is listed encrypted at boot. */
+static void test_encrypted_restart_mid_pairing(void **state)
+{
+  struct ctx *c = started_encrypted(state);
+  edge_pair_begin(c, 1, 60);
+  pair_node_encrypted(c, MAC_B, 2);
+  node_join(c, MAC_A, 3, "1.0.0", "");
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  sent(c, MAC_A, true); /* step 1 done, step 2 on the air */
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  fake_restart(&c->port);
+  boot_gateway(c);
+  assert_true(fake_hw_encrypted(&c->port, MAC_B));
+  assert_true(fake_hw_has(&c->port, MAC_A));
+  assert_false(fake_hw_encrypted(&c->port, MAC_A));
+  assert_true(gw_peer_find(&c->gw, MAC_A)->unkeyed);
+  assert_false(gw_peer_find(&c->gw, MAC_B)->unkeyed);
+  tick(c);
+  const struct send_view *s = next_send(c);
+  assert_memory_equal(s->mac, MAC_A, 6);
+  assert_int_equal(s->m.type, FP_RADIO_JOIN_ACK);
+  no_more_sends(c);
+  /* The node has the key already and drops the clear frame, but its radio
+   * acknowledges it: the pairing goes on. */
+  sent(c, MAC_A, true);
+  assert_true(fake_hw_encrypted(&c->port, MAC_A));
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  sent(c, MAC_A, true);
+  assert_false(gw_peer_find(&c->gw, MAC_A)->unkeyed);
+  assert_int_equal(record_kind(c, MAC_A), 1);
+}
+
+/* A confirmed node does not JOIN again in the same boot: such a JOIN is a
+ * replay and must not put its slot back in clear. A JOIN of a new boot (a
+ * node that lost its pairing) starts the pairing again. */
+static void test_encrypted_join_replay(void **state)
+{
+  struct ctx *c = started_encrypted(state);
+  edge_pair_begin(c, 1, 60);
+  pair_node_encrypted(c, MAC_A, 3);
+  node_join(c, MAC_A, 3, "1.0.0", "greenhouse-2/north");
+  assert_int_equal(stats(c).replay, 1);
+  no_more_sends(c);
+  assert_true(fake_hw_encrypted(&c->port, MAC_A));
+  node_join(c, MAC_A, 4, "1.0.0", "greenhouse-2/north");
+  assert_int_equal(stats(c).replay, 1);
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  assert_false(fake_hw_encrypted(&c->port, MAC_A));
+  assert_true(gw_peer_find(&c->gw, MAC_A)->unkeyed);
+  assert_int_equal(record_kind(c, MAC_A), 2);
+  /* While unconfirmed, a repeated JOIN of that boot is answered. */
+  sent(c, MAC_A, false);
+  node_join(c, MAC_A, 4, "1.0.0", "greenhouse-2/north");
+  assert_int_equal(stats(c).replay, 1);
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  sent(c, MAC_A, true);
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  sent(c, MAC_A, true);
+  assert_false(gw_peer_find(&c->gw, MAC_A)->unkeyed);
 }
 
 static void test_radio_busy_and_errors(void **state)
@@ -1710,6 +1982,11 @@ int main(void)
       BOTH(test_corrupt_peer_record),
       BOTH(test_hw_slots_lru),
       BOTH(test_join_table_full),
+      BOTH(test_encrypted_pairing),
+      BOTH(test_encrypted_join_ack_retried),
+      BOTH(test_encrypted_limit),
+      BOTH(test_encrypted_restart_mid_pairing),
+      BOTH(test_encrypted_join_replay),
       BOTH(test_radio_busy_and_errors),
       BOTH(test_next_deadline),
       BOTH(test_gseq_splice),

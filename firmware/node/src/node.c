@@ -259,7 +259,7 @@ static void do_reboot(struct node *n)
 /* Sends the outbox head when nothing is on the air and its time has come. */
 static void pump(struct node *n, uint64_t now)
 {
-  while (n->paired && !n->in_flight && n->out_count > 0 && now >= n->retry_at_ms && !n->halted) {
+  while (n->gw_keyed && !n->in_flight && n->out_count > 0 && now >= n->retry_at_ms && !n->halted) {
     struct node_out *e = out_at(n, 0);
     struct fp_radio_msg m;
     uint8_t buf[FP_RADIO_MTU];
@@ -933,6 +933,7 @@ static void pair_with(struct node *n, const uint8_t mac[HAL_MAC_LEN], uint8_t ch
   memcpy(n->gw_mac, mac, HAL_MAC_LEN);
   n->gw_ch = ch;
   n->paired = true;
+  n->gw_keyed = !n->cfg->encrypt;
   n->retry_at_ms = 0;
   hal_log(n->port, HAL_LOG_INFO, "paired with %02x%02x%02x%02x%02x%02x on channel %u", mac[0],
           mac[1], mac[2], mac[3], mac[4], mac[5], (unsigned)ch);
@@ -976,6 +977,7 @@ void node_on_radio_rx(struct node *n, const uint8_t mac[HAL_MAC_LEN], const uint
   n->stats.rx++;
   if (m.type == FP_RADIO_JOIN_ACK)
     pair_with(n, mac, m.u.join_ack.ch);
+  n->gw_keyed |= from_gw;
   set_mark(n, h.boot, h.seq);
   heard(n, now);
   switch (m.type) {
@@ -1102,7 +1104,7 @@ uint64_t node_next_deadline(const struct node *n)
     earliest(&at, n->next_reading_ms);
   if (!n->paired)
     earliest(&at, n->next_join_ms);
-  if (n->paired && n->out_count > 0 && !n->in_flight)
+  if (n->gw_keyed && n->out_count > 0 && !n->in_flight)
     earliest(&at, n->retry_at_ms);
   if (n->in_flight)
     earliest(&at, n->in_flight_since + n->cfg->send_timeout_ms);
@@ -1152,7 +1154,7 @@ static void load_pairing(struct node *n)
     return;
   memcpy(n->gw_mac, mac, HAL_MAC_LEN);
   n->gw_ch = (uint8_t)ch;
-  n->paired = true;
+  n->paired = n->gw_keyed = true;
   (void)hal_radio_set_channel(n->port, n->gw_ch);
   int rc = hal_radio_add_peer(n->port, n->gw_mac, n->cfg->encrypt);
   if (rc != 0)

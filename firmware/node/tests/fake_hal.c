@@ -121,11 +121,14 @@ int hal_radio_send(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], const voi
 
 int hal_radio_add_peer(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], bool encrypt)
 {
-  (void)encrypt;
-  if (peer_index(p, mac) >= 0)
+  int i = peer_index(p, mac);
+  if (i >= 0) {
+    p->peer_enc[i] = encrypt; /* hal.h: a listed peer's encryption changes */
     return 0;
+  }
   if (p->n_peers == HAL_RADIO_HW_PEERS)
     return FARM_ENOSPC;
+  p->peer_enc[p->n_peers] = encrypt;
   memcpy(p->peers[p->n_peers++], mac, HAL_MAC_LEN);
   return 0;
 }
@@ -135,7 +138,9 @@ int hal_radio_del_peer(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN])
   int i = peer_index(p, mac);
   if (i < 0)
     return FARM_ENOENT;
-  memmove(p->peers[i], p->peers[i + 1], (p->n_peers - (unsigned)i - 1) * HAL_MAC_LEN);
+  unsigned rest = p->n_peers - (unsigned)i - 1;
+  memmove(p->peers[i], p->peers[i + 1], rest * HAL_MAC_LEN);
+  memmove(&p->peer_enc[i], &p->peer_enc[i + 1], rest * sizeof p->peer_enc[0]);
   p->n_peers--;
   return 0;
 }

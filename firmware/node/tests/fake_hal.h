@@ -52,6 +52,7 @@ struct hal_port {
   int send_rc; /* what hal_radio_send returns (0: accept) */
   uint8_t channel;
   uint8_t peers[HAL_RADIO_HW_PEERS][HAL_MAC_LEN];
+  bool peer_enc[HAL_RADIO_HW_PEERS]; /* added with encryption */
   unsigned n_peers;
 
   /* NVS: committed and staged are one store (the core always commits);

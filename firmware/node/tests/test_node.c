@@ -1102,6 +1102,65 @@ static void test_pairing_flow(void **state)
   assert_int_equal(t2.port.sent[0].channel, 11);
 }
 
+/* With encryption the gateway's first JOIN_ACK comes in clear, before the
+ * gateway lists the node encrypted: the node adds the gateway encrypted but
+ * sends nothing until a frame from the gateway arrives after it, which the
+ * radio only passes on encrypted, so the gateway can read it. */
+static void test_pairing_encrypted(void **state)
+{
+  struct t *t = *state;
+  t->cfg.encrypt = true;
+  restart(t);
+  tick(t);
+  join_ack(t, gw_mac, GW_CH, false);
+  assert_true(node_paired(&t->node, NULL));
+  assert_int_equal(t->port.n_peers, 1);
+  assert_memory_equal(t->port.peers[0], gw_mac, HAL_MAC_LEN);
+  assert_true(t->port.peer_enc[0]);
+  unsigned before = t->port.n_sent;
+  advance(t, 3 * PERIOD_MS);
+  assert_int_equal(t->port.n_sent, before); /* no JOIN, no reading sent */
+  assert_true(node_outbox_count(&t->node) >= 3);
+
+  /* The gateway's encrypted JOIN_ACK: now the outbox drains, from seq 1. */
+  join_ack(t, gw_mac, GW_CH, false);
+  unsigned n = flush(t);
+  assert_true(n >= 3);
+  struct fp_radio_msg all[16];
+  assert_int_equal(gw_frames(t, before, all, 16), n);
+  assert_int_equal(all[0].seq, 1);
+  assert_int_equal(t->port.n_peers, 1);
+
+  /* Paired from NVS after a restart, the gateway is taken as keyed. */
+  restart(t);
+  assert_true(t->port.peer_enc[0]);
+  before = t->port.n_sent;
+  advance(t, PERIOD_MS);
+  assert_true(gw_frames(t, before, all, 16) >= 1);
+
+  /* Without encryption the first JOIN_ACK is enough (test_pairing_flow);
+   * here a command is a sign as good as a JOIN_ACK. */
+  struct t t2;
+  memset(&t2, 0, sizeof t2);
+  fake_init(&t2.port);
+  config(&t2);
+  t2.cfg.encrypt = true;
+  t2.gw_boot = 3;
+  assert_int_equal(node_init(&t2.node, &t2.cfg, &t2.port), 0);
+  node_tick(&t2.node);
+  join_ack(&t2, gw_mac, GW_CH, false);
+  advance(&t2, PERIOD_MS);
+  before = t2.port.n_sent;
+  assert_int_equal(gw_frames(&t2, 0, all, 16), 0);
+  struct fp_radio_msg c;
+  cmd_init(&c, 9, "identify");
+  c.boot = t2.gw_boot;
+  c.seq = ++t2.gw_seq;
+  send_to_node(&t2, gw_mac, &c);
+  node_tick(&t2.node);
+  assert_true(gw_frames(&t2, before, all, 16) >= 1);
+}
+
 static void test_frames_from_others_ignored(void **state)
 {
   struct t *t = *state;
@@ -1204,6 +1263,7 @@ int main(void)
       cmocka_unit_test_setup(test_feature_set_persisted, setup),
       cmocka_unit_test_setup(test_safety_after_silence, setup),
       cmocka_unit_test_setup(test_pairing_flow, setup),
+      cmocka_unit_test_setup(test_pairing_encrypted, setup),
       cmocka_unit_test_setup(test_frames_from_others_ignored, setup),
       cmocka_unit_test_setup(test_time_sync, setup),
   };

@@ -69,8 +69,10 @@ struct gw_config {
   enum fp_codec codec;        /* serial_codec: FP_CODEC_MSGPACK or FP_CODEC_CBOR */
   uint8_t channel;            /* Wi-Fi channel 1..14, given to nodes in JOIN_ACK */
   const char *fw;             /* 1..31 bytes of UTF-8: firmware version (hello) */
-  bool encrypt;               /* hardware peers use the port's LMK (then only
-                                 HAL_RADIO_HW_PEERS_ENCRYPTED slots exist) */
+  bool encrypt;               /* hardware peers use the port's LMK: at most
+                                 HAL_RADIO_HW_PEERS_ENCRYPTED nodes, each
+                                 keeping its slot; pairing as in
+                                 docs/firmware-gateway.md §5 */
   uint16_t pair_boot_s;       /* 0..3600: open a pairing window this long at
                                  boot when the peer table is empty (first set-up
                                  without an edge); 0 never */
@@ -118,7 +120,7 @@ void gw_config_default(struct gw_config *cfg);
   X(radio_dir, "radio_dir", "gateway-to-node types or a group source address received")   \
   X(replay, "replay", "radio frames at or below the sender's (boot, seq) mark")            \
   X(unknown_mac, "unknown_mac", "radio frames from strangers outside a pairing window")    \
-  X(join_full, "join_full", "joins refused because the peer table is full")                \
+  X(join_full, "join_full", "joins refused: peer table or encrypted peers full")           \
   X(radio_tx, "radio_tx", "radio frames sent")                                             \
   X(radio_fail, "radio_fail", "radio sends not delivered, refused or timed out")           \
   X(cmd_retry, "cmd_retry", "command attempts after the first")                            \
@@ -147,7 +149,16 @@ struct gw_peer {
   bool rssi_valid;
   bool hw;               /* holds a radio hardware peer slot */
   uint8_t tx;            /* what is on the air to it (internal kind), 0 none */
-  bool need_join_ack;
+  bool need_join_ack;    /* a JOIN_ACK is owed, from join_due_ms on */
+  bool hw_enc;           /* its hardware slot is encrypted */
+  /* With encryption (docs/firmware-gateway.md §5): unkeyed until the node
+   * is known to hold the gateway as an encrypted peer (persisted in the
+   * record's kind), and clear while its slot stays unencrypted so that the
+   * node, which has no key for the gateway yet, can read the JOIN_ACK. */
+  bool unkeyed;
+  bool clear;
+  uint8_t join_fails;    /* JOIN_ACK attempts failed in a row: the backoff */
+  uint64_t join_due_ms;
   uint8_t time_left;     /* TIME attempts still allowed, 0 = none pending */
   bool dirty_meta;       /* identity changed: written at once */
   bool dirty_mark;       /* mark changed: written within persist_ms */

@@ -66,8 +66,15 @@ int hal_radio_send(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], const voi
 
 /*
  * Adds mac to the hardware peer list, encrypted with the port's configured
- * LMK when encrypt is true. Idempotent. Returns 0, FARM_ENOSPC (the
- * HAL_RADIO_HW_PEERS, or encrypted, slots are used), FARM_EIO.
+ * LMK when encrypt is true. Idempotent; for a peer already listed it sets
+ * its encryption to encrypt (ESP-NOW's esp_now_mod_peer). Unicast frames to
+ * an encrypted peer are encrypted; the radio passes on an encrypted frame
+ * only from a peer it lists encrypted with the same key, and drops an
+ * unencrypted unicast frame from a peer it lists encrypted. In both cases
+ * the receiving radio has already acknowledged the frame, so the sender is
+ * told it was delivered. Broadcast frames are never encrypted. Returns 0,
+ * FARM_ENOSPC (the HAL_RADIO_HW_PEERS, or encrypted, slots are used),
+ * FARM_EIO.
  */
 int hal_radio_add_peer(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], bool encrypt);
 

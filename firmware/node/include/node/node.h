@@ -84,7 +84,9 @@ struct node_config {
   uint8_t features_built;    /* NODE_F_* compiled in; others are refused */
   uint8_t features_default;  /* enabled at first boot (subset of built) */
   uint8_t channel;           /* 1..14 to pair on; 0 scans 1..13 */
-  bool encrypt;              /* the gateway peer uses the port's LMK */
+  bool encrypt;              /* the gateway peer uses the port's LMK; after a
+                                pairing nothing is sent before a frame from
+                                the gateway proves it has ours */
   uint16_t silence_periods;  /* safety: periods without the gateway before the
                                 relays go safe; 0 disables the safety */
   uint32_t join_interval_ms; /* JOIN broadcast interval while unpaired, > 0 */
@@ -214,6 +216,10 @@ struct node {
 
   /* pairing */
   bool paired;
+  /* The gateway can read us, so the outbox may drain: at once without
+   * encryption; with it, once a frame from the gateway arrived after the
+   * clear JOIN_ACK, which only an encrypted one can (docs/firmware-node.md). */
+  bool gw_keyed;
   uint8_t gw_mac[HAL_MAC_LEN];
   uint8_t gw_ch;
   bool gw_mark_valid;
