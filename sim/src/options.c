@@ -24,6 +24,7 @@ const char fsim_usage[] =
     "  --latency-ms MS    radio latency (2)\n"
     "  --radius-m M       nodes stand within M metres of the gateway (60)\n"
     "  --channel C        Wi-Fi channel, 1..14 (1)\n"
+    "  --encrypt on|off   ESP-NOW encryption, at most 17 nodes paired (off)\n"
     "  --site NAME        site name, [a-z0-9_-]{1,24} (sim)\n"
     "  --codec C          serial codec: msgpack or cbor (msgpack)\n"
     "  --pair-s S         boot pairing window of an empty gateway, 0..3600 (600)\n"
@@ -170,6 +171,10 @@ int fsim_options_parse(int argc, char *const argv[], struct fsim_options *o, cha
       if (!parse_u64(v, 14, &u) || u < 1)
         return bad(why, cap, opt, "must be 1..14");
       o->cfg.channel = (uint8_t)u;
+    } else if (strcmp(opt, "--encrypt") == 0) {
+      if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+        return bad(why, cap, opt, "must be on or off");
+      o->cfg.encrypt = strcmp(v, "on") == 0;
     } else if (strcmp(opt, "--site") == 0) {
       if (strlen(v) > FSIM_SITE_MAX)
         return bad(why, cap, opt, "must be 1..24 of [a-z0-9_-]");

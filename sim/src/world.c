@@ -448,6 +448,7 @@ static void node_config(struct fsim_world *w, struct fsim_node *nd)
   c->features_built = NODE_F_ALL;
   c->features_default = NODE_F_SHT41 | NODE_F_LUX | NODE_F_MQ135 | NODE_F_RELAYS;
   c->channel = w->cfg.channel;
+  c->encrypt = w->cfg.encrypt;
   /* Each node its own repeatable noise (never 0: that means hal_random). */
   c->synthetic_seed = (uint32_t)(draw(w->cfg.seed, K_SYNTH, nd->index, 0) * 4294967295.0) | 1u;
   c->identify_gpio = GPIO_IDENTIFY;
@@ -586,6 +587,7 @@ int fsim_world_new(const struct fsim_config *cfg, struct fsim_world **out, char 
   gw_config_default(&w->gw_cfg);
   w->gw_cfg.codec = cfg->codec;
   w->gw_cfg.channel = cfg->channel;
+  w->gw_cfg.encrypt = cfg->encrypt;
   w->gw_cfg.fw = FW_VERSION;
   w->gw_cfg.pair_boot_s = cfg->pair_boot_s;
 

@@ -238,6 +238,7 @@ static void test_options(void **state)
   assert_true(o.speed == 1.0);
   assert_null(o.serial);
   assert_null(o.cfg.state_dir);
+  assert_false(o.cfg.encrypt);
 
   assert_int_equal(parse(&o, why, "--nodes", "5", "--seed", "42", "--period-ms", "2000", "--loss",
                          "0.3", "--site", "farm-7", "--serial", "/tmp/x", "--state-dir", "/tmp/s",
@@ -245,8 +246,10 @@ static void test_options(void **state)
                          "max", "--channel", "6", "--pair-s", "0", "--epoch-ms", "1700000000000",
                          "--anomaly", "node=1,metric=lux,delta=-500,at_ms=1000,for_ms=2000",
                          "--anomaly", "node=0,metric=temp_c,delta=3", "--duration-ms", "9000",
-                         "--log-level", "debug", "--latency-ms", "5", "--radius-m", "250", NULL),
+                         "--log-level", "debug", "--latency-ms", "5", "--radius-m", "250",
+                         "--encrypt", "on", NULL),
                    0);
+  assert_true(o.cfg.encrypt);
   assert_int_equal(o.cfg.nodes, 5);
   assert_int_equal(o.cfg.real_nodes, 3);
   assert_int_equal(o.cfg.seed, 42);
@@ -275,7 +278,8 @@ static void test_options(void **state)
   assert_int_equal(o.cfg.latency_ms, 5);
   assert_true(o.cfg.radius_m == 250.0);
 
-  assert_int_equal(parse(&o, why, "--speed", "60", "--real", "0", NULL), 0);
+  assert_int_equal(parse(&o, why, "--speed", "60", "--real", "0", "--encrypt", "off", NULL), 0);
+  assert_false(o.cfg.encrypt);
   assert_true(o.speed == 60.0);
   assert_int_equal(o.cfg.real_nodes, 0);
   assert_int_equal(parse(&o, why, "--help", NULL), 0);
@@ -300,6 +304,7 @@ static void test_options(void **state)
       {"--seed", "-1", "unsigned"},
       {"--pair-s", "3601", "0..3600"},
       {"--log-level", "loud", "error, warn"},
+      {"--encrypt", "yes", "on or off"},
       {"--anomaly", "node=0,metric=temp_c", "required"},
       {"--anomaly", "node=0,metric=dew,delta=1", "metric"},
       {"--anomaly", "node=0,metric=lux,delta=1,color=red", "unknown key"},

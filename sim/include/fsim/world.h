@@ -93,6 +93,8 @@ struct fsim_config {
   uint32_t latency_ms;  /* radio latency */
   double radius_m;      /* nodes stand within this distance of the gateway, > 0 */
   uint8_t channel;      /* Wi-Fi channel 1..14 */
+  bool encrypt;         /* ESP-NOW encryption on the gateway and every node
+                           (one PMK/LMK pair): at most 17 nodes pair */
   enum fp_codec codec;  /* of the gateway's serial link */
   uint16_t pair_boot_s; /* the gateway's boot pairing window (empty table) */
   uint32_t boot_ms;     /* how long a board takes to restart, > 0 */
@@ -111,7 +113,8 @@ struct fsim_config {
 };
 
 /* Defaults: seed 1, 4 nodes of which 2 real, period 10 s, no loss, 2 ms
- * latency, radius 60 m, channel 1, msgpack, a 600 s boot pairing window,
+ * latency, radius 60 m, channel 1, no encryption, msgpack, a 600 s boot
+ * pairing window,
  * 300 ms restarts, epoch 2026-06-01 06:00 UTC, site "sim", in memory,
  * warnings and errors logged to stderr, no observer. */
 void fsim_config_default(struct fsim_config *cfg);

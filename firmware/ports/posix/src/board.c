@@ -25,6 +25,10 @@ void sim_board_config_default(struct sim_board_config *cfg)
   memcpy(cfg->mac, mac, HAL_MAC_LEN);
   cfg->seed = 1;
   cfg->channel = 1;
+  for (int i = 0; i < SIM_RADIO_KEY_LEN; i++) {
+    cfg->pmk[i] = (uint8_t)i;
+    cfg->lmk[i] = (uint8_t)((15 - i) << 4);
+  }
   cfg->log_level = HAL_LOG_INFO;
 }
 

@@ -2,7 +2,8 @@
 /*
  * The simulated ESP-NOW medium and the hal_radio_* functions of a board:
  * the hardware peer list with ESP-NOW's limits, a FIFO of frames in flight,
- * and delivery with path loss, seeded loss draws and acknowledgements.
+ * and delivery with path loss, seeded loss draws, acknowledgements and
+ * ESP-NOW's encryption rules (sim/radio.h).
  */
 #include "sim/radio.h"
 
@@ -201,7 +202,31 @@ static double gauss(struct sim_radio *r)
   return sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2);
 }
 
-/* One receiver's chance at frame f; true when its core got it. */
+static int find_peer(const struct hal_port *p, const uint8_t mac[HAL_MAC_LEN])
+{
+  for (int i = 0; i < p->npeers; i++)
+    if (sim__mac_eq(p->peers[i].mac, mac))
+      return i;
+  return -1;
+}
+
+/* Whether dst's radio passes unicast frame f from src on (sim/radio.h): an
+ * encrypted frame only from a peer it lists encrypted, with the same PMK
+ * and LMK; an unencrypted one only from a peer it does not list
+ * encrypted. */
+static bool decrypts(const struct sim_radio_frame *f, const struct hal_port *src,
+                     const struct hal_port *dst)
+{
+  int i = find_peer(dst, src->mac);
+  bool listed_encrypted = i >= 0 && dst->peers[i].encrypt;
+  if (!f->encrypted)
+    return !listed_encrypted;
+  return listed_encrypted && memcmp(f->key, dst->cfg.pmk, SIM_RADIO_KEY_LEN) == 0 &&
+         memcmp(f->key + SIM_RADIO_KEY_LEN, dst->cfg.lmk, SIM_RADIO_KEY_LEN) == 0;
+}
+
+/* One receiver's chance at frame f; true when its radio received it (and
+ * so acknowledges a unicast frame), whether or not its core got it. */
 static bool try_receive(struct sim_radio *r, const struct sim_radio_frame *f, struct hal_port *src,
                         struct hal_port *dst)
 {
@@ -217,6 +242,10 @@ static bool try_receive(struct sim_radio *r, const struct sim_radio_frame *f, st
   if (sim__rng_unit(&r->rng) < sim_radio_link_loss(r, src->mac, dst->mac)) {
     r->stats.lost++;
     return false;
+  }
+  if (!sim__mac_is_broadcast(f->dst) && !decrypts(f, src, dst)) {
+    r->stats.undecryptable++;
+    return true;
   }
   r->stats.rx++;
   double rounded = floor(rssi + 0.5);
@@ -298,14 +327,6 @@ void hal_radio_mac(struct hal_port *p, uint8_t mac[HAL_MAC_LEN])
   memcpy(mac, p->mac, HAL_MAC_LEN);
 }
 
-static int find_peer(const struct hal_port *p, const uint8_t mac[HAL_MAC_LEN])
-{
-  for (int i = 0; i < p->npeers; i++)
-    if (sim__mac_eq(p->peers[i].mac, mac))
-      return i;
-  return -1;
-}
-
 int hal_radio_send(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], const void *data, size_t len)
 {
   assert(p && mac && (data || len == 0));
@@ -314,7 +335,8 @@ int hal_radio_send(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], const voi
   struct sim_radio *r = p->radio;
   if (!r || p->reboot_pending)
     return FARM_EIO;
-  if (!sim__mac_is_broadcast(mac) && find_peer(p, mac) < 0)
+  int peer = sim__mac_is_broadcast(mac) ? -1 : find_peer(p, mac);
+  if (!sim__mac_is_broadcast(mac) && peer < 0)
     return FARM_EINVAL;
   if (p->in_flight >= r->cfg.tx_queue || r->count == SIM_RADIO_QUEUE)
     return FARM_EBUSY;
@@ -322,6 +344,11 @@ int hal_radio_send(struct hal_port *p, const uint8_t mac[HAL_MAC_LEN], const voi
   f->src = p;
   memcpy(f->dst, mac, HAL_MAC_LEN);
   f->channel = p->channel;
+  f->encrypted = peer >= 0 && p->peers[peer].encrypt;
+  if (f->encrypted) {
+    memcpy(f->key, p->cfg.pmk, SIM_RADIO_KEY_LEN);
+    memcpy(f->key + SIM_RADIO_KEY_LEN, p->cfg.lmk, SIM_RADIO_KEY_LEN);
+  }
   f->len = (uint16_t)len;
   f->deliver_at_ms = sim_clock_now(r->clock) + r->cfg.latency_ms;
   memcpy(f->data, data, len);

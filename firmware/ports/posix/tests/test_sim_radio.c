@@ -3,8 +3,8 @@
  * The simulated ESP-NOW medium: latency, the hardware peer list limits,
  * unicast and broadcast delivery, channels, RSSI from distance, loss and
  * acknowledgement loss that are both statistically right and exactly
- * repeatable for a seed, the sender's queue limit, and what a reboot does
- * to frames in flight.
+ * repeatable for a seed, the sender's queue limit, what a reboot does
+ * to frames in flight, and ESP-NOW's encryption rules.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -418,6 +418,96 @@ static void test_reboot_drops_frames(void **state)
   assert_int_equal(recs[0].nsent, 1);
 }
 
+/* Sends one frame from board a to board b and delivers it; returns whether
+ * a was told delivered. */
+static bool one_frame(int a, int b)
+{
+  size_t ok = recs[a].nsent_ok, n = recs[a].nsent;
+  assert_int_equal(hal_radio_send(&boards[a], mac_of(b), "x", 1), 0);
+  sim_clock_advance(&clk, 5);
+  sim_radio_run(&radio);
+  assert_int_equal(recs[a].nsent, n + 1);
+  return recs[a].nsent_ok == ok + 1;
+}
+
+/* Encrypted frames reach a core only from a peer it lists encrypted with
+ * the same keys; a clear frame from a peer listed encrypted is dropped too;
+ * and the sender is told "delivered" every time, since the receiving radio
+ * acknowledges before it decrypts. Broadcasts pass whatever is listed. */
+static void test_encryption(void **state)
+{
+  (void)state;
+  const struct sim_radio_stats *st = sim_radio_stats(&radio);
+  /* Both sides encrypted, same keys: through. */
+  assert_int_equal(hal_radio_add_peer(&boards[0], mac_of(1), true), 0);
+  assert_int_equal(hal_radio_add_peer(&boards[1], mac_of(0), true), 0);
+  assert_true(one_frame(0, 1));
+  assert_int_equal(recs[1].nrx, 1);
+  assert_true(one_frame(1, 0));
+  assert_int_equal(recs[0].nrx, 1);
+  assert_int_equal(st->undecryptable, 0);
+
+  /* The receiver lists the sender in clear: cannot decrypt. */
+  assert_int_equal(hal_radio_add_peer(&boards[1], mac_of(0), false), 0);
+  assert_true(one_frame(0, 1));
+  assert_int_equal(recs[1].nrx, 1);
+  assert_int_equal(st->undecryptable, 1);
+  /* ... or not at all. */
+  assert_int_equal(hal_radio_del_peer(&boards[1], mac_of(0)), 0);
+  assert_true(one_frame(0, 1));
+  assert_int_equal(recs[1].nrx, 1);
+  assert_int_equal(st->undecryptable, 2);
+
+  /* A clear frame from a peer the receiver lists encrypted: dropped. */
+  assert_int_equal(hal_radio_add_peer(&boards[1], mac_of(0), true), 0);
+  assert_int_equal(hal_radio_add_peer(&boards[0], mac_of(1), false), 0);
+  assert_true(one_frame(0, 1));
+  assert_int_equal(recs[1].nrx, 1);
+  assert_int_equal(st->undecryptable, 3);
+  /* Switched to encrypted on the sender's side as well: through again. */
+  assert_int_equal(hal_radio_add_peer(&boards[0], mac_of(1), true), 0);
+  assert_true(one_frame(0, 1));
+  assert_int_equal(recs[1].nrx, 2);
+
+  /* Clear on both sides: through. */
+  assert_int_equal(hal_radio_add_peer(&boards[0], mac_of(2), false), 0);
+  assert_int_equal(hal_radio_add_peer(&boards[2], mac_of(0), false), 0);
+  assert_true(one_frame(0, 2));
+  assert_int_equal(recs[2].nrx, 1);
+
+  /* Broadcast from a sender the receivers list encrypted: heard. */
+  assert_int_equal(hal_radio_send(&boards[1], bcast, "b", 1), 0);
+  sim_clock_advance(&clk, 5);
+  sim_radio_run(&radio);
+  assert_int_equal(recs[0].nrx, 2);
+
+  /* Another LMK, or another PMK, on board 3: nothing decrypts. */
+  for (int k = 0; k < 2; k++) {
+    sim_board_detach(&boards[3]);
+    struct sim_board_config bc;
+    sim_board_config_default(&bc);
+    bc.mac[5] = 0x13;
+    bc.clock = &clk;
+    bc.radio = &radio;
+    bc.x_m = 30.0;
+    bc.log_level = HAL_LOG_ERROR;
+    if (k == 0)
+      bc.lmk[0] ^= 1;
+    else
+      bc.pmk[15] ^= 0x80;
+    assert_int_equal(sim_board_init(&boards[3], &bc), 0);
+    sim_board_set_core(&boards[3], &ops, &recs[3]);
+    assert_int_equal(hal_radio_add_peer(&boards[3], mac_of(0), true), 0);
+    assert_int_equal(hal_radio_add_peer(&boards[0], mac_of(3), true), 0);
+    size_t undec = st->undecryptable, rx0 = recs[0].nrx, rx3 = recs[3].nrx;
+    assert_true(one_frame(0, 3));
+    assert_true(one_frame(3, 0));
+    assert_int_equal(recs[3].nrx, rx3);
+    assert_int_equal(recs[0].nrx, rx0);
+    assert_int_equal(st->undecryptable, undec + 2);
+  }
+}
+
 static void test_membership(void **state)
 {
   (void)state;
@@ -467,6 +557,7 @@ int main(void)
       cmocka_unit_test_setup(test_callbacks_send_in_next_run, setup),
       cmocka_unit_test_setup(test_reboot_drops_frames, setup),
       cmocka_unit_test_setup(test_membership, setup),
+      cmocka_unit_test_setup(test_encryption, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,10 @@ struct sim_board_config {
   struct sim_radio *radio; /* NULL: no radio (radio calls return FARM_EIO) */
   uint8_t channel;         /* Wi-Fi channel at boot, 1..14 */
   double x_m, y_m;         /* position, for RSSI */
+  /* ESP-NOW keys: the PMK, and the LMK of every peer added encrypted
+   * (sim/radio.h). Boards that talk encrypted need the same pair. */
+  uint8_t pmk[SIM_RADIO_KEY_LEN];
+  uint8_t lmk[SIM_RADIO_KEY_LEN];
   const char *state_dir;   /* NULL: NVS in memory only */
   /* Log sink; NULL writes "[aabbccddeeff] W text" lines to stderr. */
   void (*log)(void *ctx, const uint8_t mac[HAL_MAC_LEN], enum hal_log_level level,
@@ -142,7 +146,9 @@ struct hal_port {
 };
 
 /* Defaults: MAC 02:00:00:00:00:01 (locally administered), seed 1, no clock,
- * no radio, channel 1, at (0, 0), no state dir, stderr, HAL_LOG_INFO. */
+ * no radio, channel 1, at (0, 0), the example keys of the ESP-IDF port's
+ * Kconfig (PMK 00 01 .. 0f, LMK f0 e0 .. 00), no state dir, stderr,
+ * HAL_LOG_INFO. */
 void sim_board_config_default(struct sim_board_config *cfg);
 
 /*

@@ -10,6 +10,21 @@
  * model from the boards' positions. Everything random comes from one
  * seeded generator, so a run is repeatable. Single-threaded: one thread
  * drives the clock, the radio and every board.
+ *
+ * Encryption follows ESP-NOW as far as the cores can tell (hal.h,
+ * hal_radio_add_peer). A unicast frame to a peer listed encrypted is sent
+ * encrypted with the sender's PMK and LMK (sim_board_config); the receiver
+ * passes it to its core only if it lists the sender encrypted and has the
+ * same keys. An unencrypted unicast frame from a sender the receiver lists
+ * encrypted is dropped too. Either way the receiving radio has
+ * acknowledged the frame already: an 802.11 acknowledgement goes out as
+ * soon as a frame addressed to the radio arrives intact, before anything
+ * is decrypted, and ESP-NOW reports a frame it could not decrypt as
+ * delivered (ESP-IDF issues 9545 and 8577). Such frames are counted in
+ * undecryptable. Broadcast frames are never encrypted, and are passed on
+ * whatever the receiver lists: an assumption, since ESP-IDF does not say
+ * whether its check of a sender's encryption covers group frames
+ * (docs/firmware.md §3.2).
  */
 #ifndef SIM_RADIO_H
 #define SIM_RADIO_H
@@ -24,6 +39,7 @@
 #define SIM_RADIO_MAX_BOARDS 256
 #define SIM_RADIO_QUEUE      1024 /* frames in flight, all boards */
 #define SIM_RADIO_MAX_LINKS  256  /* per-link loss overrides */
+#define SIM_RADIO_KEY_LEN    16   /* ESP-NOW's PMK and LMK (ESP_NOW_KEY_LEN) */
 
 struct sim_radio_config {
   uint64_t seed;
@@ -56,6 +72,8 @@ struct sim_radio_stats {
   uint64_t out_of_range; /* below the receiver's sensitivity */
   uint64_t no_receiver;  /* unicast to no board listening on that channel */
   uint64_t acks_lost;    /* received, but the sender heard no acknowledgement */
+  uint64_t undecryptable; /* received and acknowledged, but dropped by the
+                             receiving radio: encryption or keys differ */
   uint64_t sent_ok;      /* on_radio_sent(delivered = true) */
   uint64_t sent_failed;  /* on_radio_sent(delivered = false) */
 };
@@ -65,8 +83,10 @@ struct sim_radio_frame {
   struct hal_port *src; /* NULL once cancelled (sender rebooted or detached) */
   uint8_t dst[HAL_MAC_LEN];
   uint8_t channel;
+  bool encrypted;
   uint16_t len;
   uint64_t deliver_at_ms;
+  uint8_t key[2 * SIM_RADIO_KEY_LEN]; /* the sender's PMK and LMK, if encrypted */
   uint8_t data[HAL_RADIO_MTU];
 };
 
