@@ -89,14 +89,18 @@ int main(int argc, char **argv)
   struct fh_broker broker;
   et_plain_broker(&broker, base);
 
-  struct fd_mqtt_config oc = {.host = "127.0.0.1", .port = broker.tls_port,
-                              .client_id = "bench-observer", .clean_start = true,
-                              .reconnect_min_s = 1, .reconnect_max_s = 1};
+  struct fd_mqtt_config oc = {.host = "127.0.0.1",
+                              .port = broker.tls_port,
+                              .client_id = "bench-observer",
+                              .clean_start = true,
+                              .reconnect_min_s = 1,
+                              .reconnect_max_s = 1};
   struct et_sub obs;
   et_sub_start(&obs, &oc, "v1/farm/s1/+/telemetry/#");
 
   /* ---- edge ---- */
-  char tty[FH_PATH + 16], db[FH_PATH + 64], cdb[FH_PATH + 64], port[32], http[64], bin[FH_PATH + 16];
+  char tty[FH_PATH + 16], db[FH_PATH + 64], cdb[FH_PATH + 64], port[32], http[64],
+      bin[FH_PATH + 16];
   snprintf(tty, sizeof tty, "%s/ttyESP-GW", base);
   snprintf(db, sizeof db, "EDGE_BACKLOG_PATH=%s/backlog.db", base);
   snprintf(cdb, sizeof cdb, "EDGE_COMMANDS_PATH=%s/commands.db", base);
@@ -107,8 +111,16 @@ int main(int argc, char **argv)
   snprintf(serial, sizeof serial, "EDGE_SERIAL_PORT=%s", tty);
   struct fgw gw;
   fgw_init(&gw, tty, FP_CODEC_MSGPACK);
-  const char *env[] = {"EDGE_SITE=s1", "EDGE_MQTT_HOST=127.0.0.1", "EDGE_MQTT_TLS=0", port, db,
-                       cdb, http, serial, "EDGE_LOG_LEVEL=warn", NULL};
+  const char *env[] = {"EDGE_SITE=s1",
+                       "EDGE_MQTT_HOST=127.0.0.1",
+                       "EDGE_MQTT_TLS=0",
+                       port,
+                       db,
+                       cdb,
+                       http,
+                       serial,
+                       "EDGE_LOG_LEVEL=warn",
+                       NULL};
   const char *agent_argv[] = {bin, NULL};
   char log[FH_PATH + 32];
   snprintf(log, sizeof log, "%s/agent.log", base);
@@ -167,8 +179,8 @@ int main(int argc, char **argv)
       dup2(fds[0], 0);
       close(fds[0]);
       close(fds[1]);
-      execl(mosquitto_pub_path(), "mosquitto_pub", "-h", "127.0.0.1", "-p", pport, "-q", "1",
-            "-t", ref_topic, "-l", "-i", "bench-ref", (char *)NULL);
+      execl(mosquitto_pub_path(), "mosquitto_pub", "-h", "127.0.0.1", "-p", pport, "-q", "1", "-t",
+            ref_topic, "-l", "-i", "bench-ref", (char *)NULL);
       _exit(127);
     }
     close(fds[0]);
@@ -199,7 +211,8 @@ int main(int argc, char **argv)
   }
 
   printf("bench-edge: %u telemetry messages per round, QoS 1, one Mosquitto on loopback, "
-         "best of %d\n", n, rounds);
+         "best of %d\n",
+         n, rounds);
   printf("  edge-agent (pty -> SQLite backlog -> MQTT)   %9.0f msg/s\n", best_edge);
   printf("  mosquitto_pub -q 1 -l (same payloads)         %9.0f msg/s\n", best_ref);
   printf("  ratio edge / reference                        %9.2f     (target >= 0.80)\n",

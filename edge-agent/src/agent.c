@@ -36,9 +36,9 @@
 #endif
 
 /* Telemetry of nodes goes to one group (DESIGN §6 …/telemetry/{group}). */
-#define TEL_GROUP "env"
-#define BODY_MAX 2048
-#define TICK_MS 1000
+#define TEL_GROUP      "env"
+#define BODY_MAX       2048
+#define TICK_MS        1000
 #define CLOCK_CHECK_MS 60000
 
 struct ea_agent {
@@ -127,10 +127,18 @@ static json_t *args_json(const struct fp_arg *args, unsigned n)
     const struct fp_arg *g = &args[i];
     json_t *v = NULL;
     switch (g->kind) {
-    case FP_ARG_INT: v = json_integer(g->v.i); break;
-    case FP_ARG_FLOAT: v = json_real(g->v.f); break;
-    case FP_ARG_BOOL: v = json_boolean(g->v.b); break;
-    case FP_ARG_STR: v = json_string(g->v.s); break;
+    case FP_ARG_INT:
+      v = json_integer(g->v.i);
+      break;
+    case FP_ARG_FLOAT:
+      v = json_real(g->v.f);
+      break;
+    case FP_ARG_BOOL:
+      v = json_boolean(g->v.b);
+      break;
+    case FP_ARG_STR:
+      v = json_string(g->v.s);
+      break;
     }
     if (v)
       json_object_set_new(o, g->key, v);
@@ -205,8 +213,13 @@ static int on_tel(struct ea_agent *a, const struct fp_msg_tel *t, int64_t now)
   if (tel_body(a, t, ts, now, body, sizeof body) < 0 ||
       ea_topic(topic, sizeof topic, a->cfg->site, dev, "telemetry/" TEL_GROUP) != 0)
     return 0; /* cannot happen for a decoded message; nothing to store */
-  struct ea_row_in r = {.kind = EA_ROW_TELEMETRY, .topic = topic, .body = body,
-                        .has_key = true, .device = dev, .boot = t->boot, .seq = t->seq};
+  struct ea_row_in r = {.kind = EA_ROW_TELEMETRY,
+                        .topic = topic,
+                        .body = body,
+                        .has_key = true,
+                        .device = dev,
+                        .boot = t->boot,
+                        .seq = t->seq};
   int rc = ea_backlog_add(a->bl, &r, now, NULL);
   switch (rc) {
   case 0:
@@ -219,8 +232,8 @@ static int on_tel(struct ea_agent *a, const struct fp_msg_tel *t, int64_t now)
     /* reject_new: the reading is refused (counted in the backlog) and
      * acknowledged like a handled message. */
     a->n.tel_refused_full++;
-    fd_log_rl(&a->log, &a->rl, FD_LOG_WARN,
-              "backlog full (reject_new): reading %s/%u/%u refused", dev, t->boot, t->seq);
+    fd_log_rl(&a->log, &a->rl, FD_LOG_WARN, "backlog full (reject_new): reading %s/%u/%u refused",
+              dev, t->boot, t->seq);
     return 0;
   default:
     return FARM_EIO;
@@ -248,8 +261,12 @@ static int on_evt(struct ea_agent *a, const struct fp_msg_evt *e, int64_t now)
     free(text);
     return 0;
   }
-  struct ea_row_in r = {.kind = EA_ROW_EVENT, .topic = topic, .body = text,
-                        .has_key = e->has_boot && e->has_seq, .device = dev, .boot = e->boot,
+  struct ea_row_in r = {.kind = EA_ROW_EVENT,
+                        .topic = topic,
+                        .body = text,
+                        .has_key = e->has_boot && e->has_seq,
+                        .device = dev,
+                        .boot = e->boot,
                         .seq = e->seq};
   int rc = ea_backlog_add(a->bl, &r, now, NULL);
   free(text);
@@ -364,9 +381,10 @@ json_t *ea_agent_backlog_json(struct ea_agent *a)
   json_object_set_new(o, "bytes", json_integer(s.bytes));
   json_object_set_new(o, "max_bytes", json_integer(s.max_bytes));
   json_object_set_new(o, "oldest_age_ms", json_integer(s.oldest_ms ? now - s.oldest_ms : 0));
-  json_object_set_new(o, "policy", json_string(a->cfg->backlog_full_policy == EA_FULL_DROP_OLDEST
-                                                   ? "drop_oldest"
-                                                   : "reject_new"));
+  json_object_set_new(o, "policy",
+                      json_string(a->cfg->backlog_full_policy == EA_FULL_DROP_OLDEST
+                                      ? "drop_oldest"
+                                      : "reject_new"));
   json_object_set_new(o, "next_edge_seq", json_integer(s.next_edge_seq));
   json_object_set_new(o, "first_edge_seq", json_integer(s.first_edge_seq));
   json_object_set_new(o, "watermark", json_integer(s.watermark));
@@ -647,8 +665,8 @@ void ea_agent_command(struct ea_agent *a, const json_t *body, struct ea_cmd_resu
   ea_cmd_from_http(a->cm, body, wall(), res);
 }
 
-int ea_agent_diag(struct ea_agent *a, enum ea_diag d, const json_t *body, uint32_t *id,
-                  char *err, size_t errlen)
+int ea_agent_diag(struct ea_agent *a, enum ea_diag d, const json_t *body, uint32_t *id, char *err,
+                  size_t errlen)
 {
   struct fp_msg m = {0};
   switch (d) {
@@ -709,9 +727,8 @@ static void check_clock(struct ea_agent *a)
   if (st < 0)
     synced = true;
   if (synced != a->clock_synced)
-    fd_log(&a->log, synced ? FD_LOG_INFO : FD_LOG_WARN, "clock %s", synced
-               ? "synchronised"
-               : "not synchronised: readings are flagged ts_unsync");
+    fd_log(&a->log, synced ? FD_LOG_INFO : FD_LOG_WARN, "clock %s",
+           synced ? "synchronised" : "not synchronised: readings are flagged ts_unsync");
   a->clock_synced = synced;
 }
 
@@ -808,8 +825,8 @@ void ea_agent_free(struct ea_agent *a)
   /* A clean stop sends no Last Will: say offline ourselves (retained),
    * queued before the DISCONNECT. */
   if (a->up && ea_uplink_connected(a->up))
-    ea_uplink_publish_state(a->up, a->edge_status_topic,
-                            "{\"online\":false,\"state\":\"offline\"}", true);
+    ea_uplink_publish_state(a->up, a->edge_status_topic, "{\"online\":false,\"state\":\"offline\"}",
+                            true);
   ea_uplink_free(a->up);
   if (a->bl && ea_backlog_dirty(a->bl)) {
     int rc = ea_backlog_commit(a->bl);

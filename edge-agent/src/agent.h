@@ -44,7 +44,7 @@ void ea_agent_command(struct ea_agent *a, const json_t *body, struct ea_cmd_resu
 enum ea_diag { EA_DIAG_SET_MAC, EA_DIAG_TIME_SYNC, EA_DIAG_PAIR, EA_DIAG_PING };
 /* A diagnostics request from the API. Returns 0 and *id, or FARM_EINVAL
  * with err set (bad MAC, duration out of range). */
-int ea_agent_diag(struct ea_agent *a, enum ea_diag d, const json_t *body, uint32_t *id,
-                  char *err, size_t errlen);
+int ea_agent_diag(struct ea_agent *a, enum ea_diag d, const json_t *body, uint32_t *id, char *err,
+                  size_t errlen);
 
 #endif /* EA_AGENT_H */

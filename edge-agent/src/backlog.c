@@ -21,7 +21,7 @@
 
 /* Per-row overhead counted against the cap: the row's integers, the index
  * entries and the page slack, measured as roughly 60 bytes a row. */
-#define ROW_OVERHEAD 64
+#define ROW_OVERHEAD   64
 #define SCHEMA_VERSION 1
 #define PRUNE_EVERY_MS 60000
 
@@ -247,8 +247,8 @@ static int query_ints(sqlite3 *db, const char *sql, int64_t *a, int64_t *c)
 static bool is_corrupt_code(int rc)
 {
   rc &= 0xff;
-  return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB || rc == SQLITE_ERROR ||
-         rc == SQLITE_SCHEMA || rc == SQLITE_MISMATCH || rc == SQLITE_RANGE;
+  return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB || rc == SQLITE_ERROR || rc == SQLITE_SCHEMA ||
+         rc == SQLITE_MISMATCH || rc == SQLITE_RANGE;
 }
 
 /* Opens the file and checks it. Returns SQLITE_OK, or an SQLite code;
@@ -336,8 +336,8 @@ static int try_open(struct ea_backlog *b, bool *corrupt)
   if (m == FARM_EIO)
     return SQLITE_IOERR;
   if (m == 0 && ver != SCHEMA_VERSION) {
-    fd_log(b->log, FD_LOG_ERROR, "backlog: %s has schema version %" PRId64 ", expected %d",
-           b->path, ver, SCHEMA_VERSION);
+    fd_log(b->log, FD_LOG_ERROR, "backlog: %s has schema version %" PRId64 ", expected %d", b->path,
+           ver, SCHEMA_VERSION);
     *corrupt = true;
     return SQLITE_CORRUPT;
   }
@@ -356,8 +356,9 @@ static int try_open(struct ea_backlog *b, bool *corrupt)
   if (rc == SQLITE_OK)
     rc = query_ints(b->db, "SELECT COALESCE(MAX(edge_seq), 0) FROM outbox", &max_es, NULL);
   if (rc == SQLITE_OK)
-    rc = query_ints(b->db, "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'outbox'",
-                    &seqv, NULL);
+    rc =
+        query_ints(b->db, "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'outbox'",
+                   &seqv, NULL);
   if (rc != SQLITE_OK) {
     *corrupt = is_corrupt_code(sqlite3_extended_errcode(b->db));
     return rc;
@@ -416,8 +417,8 @@ static int move_aside(struct ea_backlog *b)
   b->corrupt_alarm = true;
   snprintf(b->corrupt_path, sizeof b->corrupt_path, "%s", to);
   fd_log(b->log, FD_LOG_ERROR,
-         "backlog: %s was corrupt; moved to %s and started a fresh backlog (alarm raised)",
-         b->path, to);
+         "backlog: %s was corrupt; moved to %s and started a fresh backlog (alarm raised)", b->path,
+         to);
   return 0;
 }
 

@@ -85,21 +85,21 @@ struct ea_row {
 };
 
 struct ea_backlog_stats {
-  uint64_t depth;       /* rows held */
-  int64_t bytes;        /* accounted bytes (the cap's measure) */
+  uint64_t depth; /* rows held */
+  int64_t bytes;  /* accounted bytes (the cap's measure) */
   int64_t max_bytes;
-  int64_t oldest_ms;    /* created_ms of the oldest row, 0 when empty */
+  int64_t oldest_ms; /* created_ms of the oldest row, 0 when empty */
   int64_t next_edge_seq;
   int64_t first_edge_seq; /* lowest edge_seq held, next_edge_seq when none */
   int64_t watermark;      /* last commit watermark applied (0: none) */
   bool watermark_seen;
   uint64_t added, duplicates, dropped_oldest, rejected_full, deleted, renumbered, discarded;
-  uint64_t write_errors;  /* failed transactions */
+  uint64_t write_errors; /* failed transactions */
   uint64_t commits;
-  bool available;         /* the file is open */
-  bool degraded;          /* refusing new rows until storage works again */
-  const char *reason;     /* "" or why: "disk full", "read-only", "I/O error", ... */
-  bool corrupt_alarm;     /* a corrupt file was moved aside since start */
+  bool available;           /* the file is open */
+  bool degraded;            /* refusing new rows until storage works again */
+  const char *reason;       /* "" or why: "disk full", "read-only", "I/O error", ... */
+  bool corrupt_alarm;       /* a corrupt file was moved aside since start */
   const char *corrupt_path; /* where it went ("" when none) */
 };
 

@@ -18,7 +18,7 @@
 
 #include "farm/error.h"
 
-#define OUT_CAP 16384
+#define OUT_CAP    16384
 #define READ_CHUNK 4096
 /* Backlog metadata key of the committed gseq. */
 #define META_GSEQ "link_gseq"
@@ -33,12 +33,12 @@ struct ea_bridge {
   struct fd_ratelimit rl_decode, rl_link;
 
   int fd;
-  dev_t dev;       /* st_rdev of the open device */
+  dev_t dev; /* st_rdev of the open device */
   ino_t ino;
   int64_t next_open_ms;
   int64_t next_check_ms;
   int backoff_ms;
-  bool was_open;   /* for logging the first failure only */
+  bool was_open; /* for logging the first failure only */
 
   struct fp_frame_decoder dec;
   struct fp_frame_counters frames_before; /* of decoders replaced at reopen */
@@ -64,26 +64,46 @@ struct ea_bridge {
 static speed_t speed_of(uint32_t baud)
 {
   switch (baud) {
-  case 1200: return B1200;
-  case 2400: return B2400;
-  case 4800: return B4800;
-  case 9600: return B9600;
-  case 19200: return B19200;
-  case 38400: return B38400;
-  case 57600: return B57600;
-  case 115200: return B115200;
-  case 230400: return B230400;
-  case 460800: return B460800;
-  case 500000: return B500000;
-  case 576000: return B576000;
-  case 921600: return B921600;
-  case 1000000: return B1000000;
-  case 1152000: return B1152000;
-  case 1500000: return B1500000;
-  case 2000000: return B2000000;
-  case 3000000: return B3000000;
-  case 4000000: return B4000000;
-  default: return 0;
+  case 1200:
+    return B1200;
+  case 2400:
+    return B2400;
+  case 4800:
+    return B4800;
+  case 9600:
+    return B9600;
+  case 19200:
+    return B19200;
+  case 38400:
+    return B38400;
+  case 57600:
+    return B57600;
+  case 115200:
+    return B115200;
+  case 230400:
+    return B230400;
+  case 460800:
+    return B460800;
+  case 500000:
+    return B500000;
+  case 576000:
+    return B576000;
+  case 921600:
+    return B921600;
+  case 1000000:
+    return B1000000;
+  case 1152000:
+    return B1152000;
+  case 1500000:
+    return B1500000;
+  case 2000000:
+    return B2000000;
+  case 3000000:
+    return B3000000;
+  case 4000000:
+    return B4000000;
+  default:
+    return 0;
   }
 }
 
@@ -320,8 +340,8 @@ static void handle_payload(struct ea_bridge *br, const uint8_t *p, size_t len, i
       return;
     }
     fd_log_rl(br->log, &br->rl_decode, FD_LOG_WARN,
-              "serial: rejected message gseq %u (%s: %s); acknowledged so it is not resent",
-              g, farm_errname(rc), why);
+              "serial: rejected message gseq %u (%s: %s); acknowledged so it is not resent", g,
+              farm_errname(rc), why);
   } else if (!fp_msg_is_uplink(m.type)) {
     br->st.wrong_direction++;
     fd_log_rl(br->log, &br->rl_decode, FD_LOG_WARN,
@@ -377,8 +397,7 @@ static void handle_payload(struct ea_bridge *br, const uint8_t *p, size_t len, i
   } else if (g != br->pending + 1) {
     br->st.gaps++;
     fd_log_rl(br->log, &br->rl_link, FD_LOG_WARN,
-              "serial: gseq %u after %u: a frame was lost; waiting for the resend", g,
-              br->pending);
+              "serial: gseq %u after %u: a frame was lost; waiting for the resend", g, br->pending);
     br->rx_due = true;
     return;
   }
@@ -474,8 +493,8 @@ int ea_bridge_tick(struct ea_bridge *br, int64_t mono_ms)
                strerror(-rc));
       br->was_open = false;
       br->next_open_ms = mono_ms + br->backoff_ms;
-      br->backoff_ms = br->backoff_ms * 2 > br->o.reopen_max_ms ? br->o.reopen_max_ms
-                                                                 : br->backoff_ms * 2;
+      br->backoff_ms =
+          br->backoff_ms * 2 > br->o.reopen_max_ms ? br->o.reopen_max_ms : br->backoff_ms * 2;
       return (int)(br->next_open_ms - mono_ms);
     }
     add_counters(&br->frames_before, &br->dec.count);

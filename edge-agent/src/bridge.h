@@ -52,32 +52,32 @@ struct ea_bridge_callbacks {
 };
 
 struct ea_bridge_opts {
-  const char *path;     /* device or symlink; copied */
-  uint32_t baud;        /* a valid termios rate (ea_config_baud_valid) */
+  const char *path; /* device or symlink; copied */
+  uint32_t baud;    /* a valid termios rate (ea_config_baud_valid) */
   enum fp_codec codec;
-  int reopen_min_ms;    /* first retry delay, 0 = 100 */
-  int reopen_max_ms;    /* backoff ceiling */
-  int check_ms;         /* how often the path is compared with the open
-                           device, 0 = 1000 */
+  int reopen_min_ms; /* first retry delay, 0 = 100 */
+  int reopen_max_ms; /* backoff ceiling */
+  int check_ms;      /* how often the path is compared with the open
+                        device, 0 = 1000 */
 };
 
 struct ea_bridge_stats {
   bool open;
   uint64_t opens, losses, open_failures;
   struct fp_frame_counters frames;
-  uint64_t decode_errors;                 /* messages that did not decode */
-  uint64_t by_code[EA_BRIDGE_CODES];      /* ... by -code */
-  uint64_t unreadable;                    /* rejected and no gseq either */
-  uint64_t wrong_direction;               /* an edge -> gateway type from the gateway */
-  uint64_t resends;                       /* gseq already committed: dropped */
-  uint64_t gaps;                          /* gseq past a hole: dropped */
-  uint64_t numbering_resets;              /* hello, or a new reading under an old gseq */
-  uint64_t storage_refusals;              /* on_msg said FARM_EIO */
-  uint64_t accepted;                      /* messages handed to on_msg */
+  uint64_t decode_errors;            /* messages that did not decode */
+  uint64_t by_code[EA_BRIDGE_CODES]; /* ... by -code */
+  uint64_t unreadable;               /* rejected and no gseq either */
+  uint64_t wrong_direction;          /* an edge -> gateway type from the gateway */
+  uint64_t resends;                  /* gseq already committed: dropped */
+  uint64_t gaps;                     /* gseq past a hole: dropped */
+  uint64_t numbering_resets;         /* hello, or a new reading under an old gseq */
+  uint64_t storage_refusals;         /* on_msg said FARM_EIO */
+  uint64_t accepted;                 /* messages handed to on_msg */
   uint64_t rx_sent, tx_frames, tx_bytes, tx_dropped;
-  uint32_t committed_gseq;                /* acknowledged to the gateway */
-  uint32_t pending_gseq;                  /* accepted, awaiting commit */
-  int64_t last_frame_ms;                  /* wall clock, 0 = never */
+  uint32_t committed_gseq; /* acknowledged to the gateway */
+  uint32_t pending_gseq;   /* accepted, awaiting commit */
+  int64_t last_frame_ms;   /* wall clock, 0 = never */
 };
 
 /*

@@ -20,9 +20,9 @@
 #include "farmd/json.h"
 #include "peers.h"
 
-#define ID_MAX 64
+#define ID_MAX      64
 #define PAYLOAD_MAX 4096
-#define REQ_RING 16
+#define REQ_RING    16
 /* Wire ids are reserved in blocks so a restart never reuses one. */
 #define WIRE_BLOCK 64
 
@@ -211,8 +211,8 @@ struct request {
   int attempts;
   int state; /* 0 waiting, 1 ok, 2 failed */
   char err[FP_MSG_ERR_MAX + 1];
-  int64_t rtt_ms;   /* ping: until the pong */
-  uint64_t up_ms;   /* ping: the gateway's uptime */
+  int64_t rtt_ms; /* ping: until the pong */
+  uint64_t up_ms; /* ping: the gateway's uptime */
 };
 
 struct ea_cmd {
@@ -288,8 +288,8 @@ static uint32_t new_wire(struct ea_cmd *cm)
   return w;
 }
 
-static void publish(struct ea_cmd *cm, const char *id, const char *device,
-                    enum ea_cmd_state state, const char *error, int64_t now_ms)
+static void publish(struct ea_cmd *cm, const char *id, const char *device, enum ea_cmd_state state,
+                    const char *error, int64_t now_ms)
 {
   json_t *o = json_object();
   json_object_set_new(o, "id", json_string(id));
@@ -342,11 +342,21 @@ static void store_state(struct ea_cmd *cm, const char *id, enum ea_cmd_state sta
 static void count_state(struct ea_cmd *cm, enum ea_cmd_state s)
 {
   switch (s) {
-  case EA_CMD_ACCEPTED: cm->st.accepted++; break;
-  case EA_CMD_SENT: cm->st.sent++; break;
-  case EA_CMD_EXECUTED: cm->st.executed++; break;
-  case EA_CMD_FAILED: cm->st.failed++; break;
-  case EA_CMD_EXPIRED: cm->st.expired++; break;
+  case EA_CMD_ACCEPTED:
+    cm->st.accepted++;
+    break;
+  case EA_CMD_SENT:
+    cm->st.sent++;
+    break;
+  case EA_CMD_EXECUTED:
+    cm->st.executed++;
+    break;
+  case EA_CMD_FAILED:
+    cm->st.failed++;
+    break;
+  case EA_CMD_EXPIRED:
+    cm->st.expired++;
+    break;
   }
 }
 
@@ -361,8 +371,7 @@ static void transition(struct ea_cmd *cm, size_t i, enum ea_cmd_state state, con
   publish(cm, p->id, p->device, state, error, now_ms);
   if (final(state)) {
     fd_log(cm->log, FD_LOG_INFO, "command %s (%s to %s): %s%s%s", p->id, p->msg.u.cmd.name,
-           p->device, ea_cmd_state_name(state), error && error[0] ? ": " : "",
-           error ? error : "");
+           p->device, ea_cmd_state_name(state), error && error[0] ? ": " : "", error ? error : "");
     cm->act[i] = cm->act[--cm->nact];
     prune(cm);
   }
@@ -530,8 +539,8 @@ static bool id_ok(const char *id)
     return false;
   for (size_t i = 0; i < n; i++) {
     char c = id[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '-' || c == '_' || c == '.' || c == ':'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.' || c == ':'))
       return false;
   }
   return true;
@@ -599,8 +608,8 @@ static int insert(struct ea_cmd *cm, const char *id, uint32_t wire, const char *
 
 /* The common path of both sources, once an id is known. */
 static void submit(struct ea_cmd *cm, enum ea_cmd_source src, const char *id, const char *device,
-                   const json_t *name, const json_t *args, const json_t *expires,
-                   const json_t *ttl, int64_t now_ms, struct ea_cmd_result *res)
+                   const json_t *name, const json_t *args, const json_t *expires, const json_t *ttl,
+                   int64_t now_ms, struct ea_cmd_result *res)
 {
   memset(res, 0, sizeof *res);
   snprintf(res->id, sizeof res->id, "%s", id);
@@ -638,8 +647,7 @@ static void submit(struct ea_cmd *cm, enum ea_cmd_source src, const char *id, co
       state = EA_CMD_FAILED;
     }
   } else if (ttl && !json_is_null(ttl)) {
-    if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
-        json_integer_value(ttl) > 604800) {
+    if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 || json_integer_value(ttl) > 604800) {
       snprintf(err, sizeof err, "ttl_s must be 1..604800");
       http = 400;
       state = EA_CMD_FAILED;
@@ -696,8 +704,7 @@ static void submit(struct ea_cmd *cm, enum ea_cmd_source src, const char *id, co
   p->state = EA_CMD_ACCEPTED;
   p->expires_ms = exp;
   send_pending(cm, p, now_ms);
-  fd_log(cm->log, FD_LOG_INFO, "command %s: %s to %s accepted (wire id %u)", id, nm, device,
-         wire);
+  fd_log(cm->log, FD_LOG_INFO, "command %s: %s to %s accepted (wire id %u)", id, nm, device, wire);
 }
 
 void ea_cmd_from_mqtt(struct ea_cmd *cm, const char *device, const char *payload, size_t len,
@@ -745,8 +752,7 @@ void ea_cmd_from_http(struct ea_cmd *cm, const json_t *body, int64_t now_ms,
   uint8_t mac[FP_MAC_LEN];
   if (fd_json_get_str(body, "device", true, 12, NULL, &device) != 0 ||
       ea_mac_parse(device, mac) != 0) {
-    snprintf(res->error, sizeof res->error,
-             "device must be a node MAC (12 lowercase hex digits)");
+    snprintf(res->error, sizeof res->error, "device must be a node MAC (12 lowercase hex digits)");
     res->http_status = 400;
     res->state = EA_CMD_FAILED;
     cm->st.invalid++;
@@ -766,9 +772,8 @@ void ea_cmd_from_http(struct ea_cmd *cm, const json_t *body, int64_t now_ms,
     make_id(gen, sizeof gen);
     id = gen;
   }
-  submit(cm, EA_SRC_HTTP, id, device, json_object_get(body, "name"),
-         json_object_get(body, "args"), json_object_get(body, "expires"),
-         json_object_get(body, "ttl_s"), now_ms, res);
+  submit(cm, EA_SRC_HTTP, id, device, json_object_get(body, "name"), json_object_get(body, "args"),
+         json_object_get(body, "expires"), json_object_get(body, "ttl_s"), now_ms, res);
 }
 
 int ea_cmd_request(struct ea_cmd *cm, struct fp_msg *m, int64_t now_ms, uint32_t *id)
@@ -982,9 +987,10 @@ json_t *ea_cmd_requests_json(const struct ea_cmd *cm)
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer(r->wire));
     json_object_set_new(o, "type", json_string(fp_msg_type_name(r->msg.type)));
-    json_object_set_new(o, "state", json_string(r->state == 0   ? "waiting"
-                                                : r->state == 1 ? "ok"
-                                                                : "failed"));
+    json_object_set_new(o, "state",
+                        json_string(r->state == 0   ? "waiting"
+                                    : r->state == 1 ? "ok"
+                                                    : "failed"));
     json_object_set_new(o, "error", r->err[0] ? json_string(r->err) : json_null());
     json_object_set_new(o, "created", json_integer(r->created_ms));
     json_object_set_new(o, "attempts", json_integer(r->attempts));
@@ -1062,8 +1068,12 @@ int ea_rfc3339_parse(const char *s, int64_t *ms)
   }
   if (*p)
     return FARM_EINVAL;
-  struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
-                  .tm_min = m, .tm_sec = sec > 59 ? 59 : sec};
+  struct tm tm = {.tm_year = Y - 1900,
+                  .tm_mon = M - 1,
+                  .tm_mday = D,
+                  .tm_hour = h,
+                  .tm_min = m,
+                  .tm_sec = sec > 59 ? 59 : sec};
   time_t t = timegm(&tm);
   *ms = ((int64_t)t - (int64_t)off_min * 60) * 1000 + frac_ms;
   return 0;

@@ -46,12 +46,12 @@ enum ea_cmd_state {
 const char *ea_cmd_state_name(enum ea_cmd_state s);
 
 struct ea_cmd_opts {
-  const char *path;       /* SQLite file */
-  int timeout_ms;         /* wait for the gateway's ack before a resend */
-  int retries;            /* resends before giving up */
-  int node_timeout_ms;    /* wait for the node's ack after the gateway's */
-  int default_ttl_s;      /* expiry of a command that gives none */
-  int keep;               /* finished commands kept */
+  const char *path;    /* SQLite file */
+  int timeout_ms;      /* wait for the gateway's ack before a resend */
+  int retries;         /* resends before giving up */
+  int node_timeout_ms; /* wait for the node's ack after the gateway's */
+  int default_ttl_s;   /* expiry of a command that gives none */
+  int keep;            /* finished commands kept */
 };
 
 struct ea_cmd_callbacks {
@@ -67,18 +67,18 @@ enum ea_cmd_source { EA_SRC_MQTT, EA_SRC_HTTP };
 
 /* The outcome of a submission. */
 struct ea_cmd_result {
-  int http_status;            /* 202 accepted, 200 a known id, 400/422 refused */
-  bool duplicate;             /* the id was known */
+  int http_status; /* 202 accepted, 200 a known id, 400/422 refused */
+  bool duplicate;  /* the id was known */
   enum ea_cmd_state state;
   char id[65];
-  char error[128];            /* "" or why it failed */
+  char error[128]; /* "" or why it failed */
 };
 
 struct ea_cmd_stats {
   uint64_t received, duplicates, invalid, expired, accepted, sent, executed, failed;
   uint64_t resends, unknown_acks, late_acks, dropped; /* dropped: no usable id */
   uint64_t pending;
-  bool available;             /* the database is open */
+  bool available; /* the database is open */
 };
 
 /* Opens the database and resumes the pending commands. log is borrowed.

@@ -89,10 +89,9 @@ const struct fd_cfg_key *ea_config_keys(size_t *n)
 
 bool ea_config_baud_valid(uint32_t baud)
 {
-  static const uint32_t rates[] = {1200,   2400,   4800,   9600,    19200,   38400,
-                                   57600,  115200, 230400, 460800,  500000,  576000,
-                                   921600, 1000000, 1152000, 1500000, 2000000, 3000000,
-                                   4000000};
+  static const uint32_t rates[] = {1200,    2400,    4800,    9600,    19200,  38400,  57600,
+                                   115200,  230400,  460800,  500000,  576000, 921600, 1000000,
+                                   1152000, 1500000, 2000000, 3000000, 4000000};
   for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
     if (rates[i] == baud)
       return true;
@@ -219,8 +218,7 @@ static int check(struct ea_config *c, char *err, size_t errlen)
     return FARM_EMALFORMED;
   }
   if (!fd_id_valid(c->site, strlen(c->site)) || strcmp(c->site, FD_EDGE_DEVICE) == 0) {
-    fail(c, "site", err, errlen, "must be 1-%d characters of [a-z0-9_-], not \"edge\"",
-         FD_ID_MAX);
+    fail(c, "site", err, errlen, "must be 1-%d characters of [a-z0-9_-], not \"edge\"", FD_ID_MAX);
     return FARM_EMALFORMED;
   }
 
@@ -242,7 +240,10 @@ static int check(struct ea_config *c, char *err, size_t errlen)
   }
   if (!c->mqtt_tls && (c->mqtt_cafile || c->mqtt_certfile || c->mqtt_keyfile)) {
     /* Certificates without TLS would silently not be used. */
-    fail(c, c->mqtt_cafile ? "mqtt_cafile" : c->mqtt_certfile ? "mqtt_certfile" : "mqtt_keyfile",
+    fail(c,
+         c->mqtt_cafile     ? "mqtt_cafile"
+         : c->mqtt_certfile ? "mqtt_certfile"
+                            : "mqtt_keyfile",
          err, errlen, "set but mqtt_tls is off");
     return FARM_EMALFORMED;
   }

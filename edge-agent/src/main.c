@@ -42,12 +42,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-  static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                       {"check-config", no_argument, NULL, 'k'},
-                                       {"print-config", no_argument, NULL, 'p'},
-                                       {"version", no_argument, NULL, 'V'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
+      {"print-config", no_argument, NULL, 'p'}, {"version", no_argument, NULL, 'V'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
   const char *path = getenv(EA_ENV_CONFIG);
   if (path && !path[0])
     path = NULL;

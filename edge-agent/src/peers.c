@@ -12,8 +12,7 @@
 
 #include "farm/error.h"
 
-const char *const ea_feature_names[EA_FEATURES] = {"sht41", "lux", "mq135", "relays",
-                                                   "synthetic"};
+const char *const ea_feature_names[EA_FEATURES] = {"sht41", "lux", "mq135", "relays", "synthetic"};
 
 struct ea_peers {
   int factor;
@@ -345,10 +344,11 @@ static size_t put_str(char *buf, size_t cap, size_t off, const char *s)
 int ea_peer_status_json(const struct ea_peer *e, char *buf, size_t cap)
 {
   size_t off = 0;
-  int n = snprintf(buf, cap, "{\"online\":%s,\"state\":\"%s\",\"last_seen\":%" PRId64
-                   ",\"interval_ms\":%" PRId64,
-                   e->online ? "true" : "false", e->online ? "online" : "offline",
-                   e->last_seen_ms, e->interval_ms);
+  int n =
+      snprintf(buf, cap,
+               "{\"online\":%s,\"state\":\"%s\",\"last_seen\":%" PRId64 ",\"interval_ms\":%" PRId64,
+               e->online ? "true" : "false", e->online ? "online" : "offline", e->last_seen_ms,
+               e->interval_ms);
   if (n < 0)
     return FARM_ENOSPC;
   off = (size_t)n;
@@ -357,8 +357,7 @@ int ea_peer_status_json(const struct ea_peer *e, char *buf, size_t cap)
     off += (size_t)n;
   }
   if (e->has_rssi) {
-    n = snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, ",\"rssi\":%d",
-                 e->rssi);
+    n = snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, ",\"rssi\":%d", e->rssi);
     off += (size_t)n;
   }
   if (e->fw[0]) {
@@ -366,8 +365,7 @@ int ea_peer_status_json(const struct ea_peer *e, char *buf, size_t cap)
     off = put_str(buf, cap, off, e->fw);
   }
   if (e->asset[0]) {
-    off += (size_t)snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0,
-                            ",\"asset\":");
+    off += (size_t)snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, ",\"asset\":");
     off = put_str(buf, cap, off, e->asset);
   }
   if (e->has_features) {
@@ -377,15 +375,15 @@ int ea_peer_status_json(const struct ea_peer *e, char *buf, size_t cap)
     for (int i = 0; i < EA_FEATURES; i++) {
       if (!(e->features & (1u << i)))
         continue;
-      off += (size_t)snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0,
-                              "%s\"%s\"", first ? "" : ",", ea_feature_names[i]);
+      off += (size_t)snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "%s\"%s\"",
+                              first ? "" : ",", ea_feature_names[i]);
       first = false;
     }
     off += (size_t)snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "]");
   }
   if (e->has_boot)
-    off += (size_t)snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0,
-                            ",\"boot\":%u", e->boot);
+    off += (size_t)snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, ",\"boot\":%u",
+                            e->boot);
   off += (size_t)snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "}");
   if (off >= cap)
     return FARM_ENOSPC;

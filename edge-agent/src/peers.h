@@ -23,7 +23,7 @@
 
 #include "fp/msg.h"
 
-#define EA_PEERS_MAX 512
+#define EA_PEERS_MAX    512
 #define EA_GW_LOG_LINES 50
 
 /* Node features, in the bit order of the node's boot event `feat`. */
@@ -38,24 +38,24 @@ struct ea_peer {
   bool has_rssi;
   int8_t rssi;
   bool online;
-  bool removed;          /* the gateway said "removed" */
+  bool removed; /* the gateway said "removed" */
   bool has_features;
-  uint32_t features;     /* bit i: ea_feature_names[i] */
-  int64_t interval_ms;   /* expected reporting interval */
+  uint32_t features;   /* bit i: ea_feature_names[i] */
+  int64_t interval_ms; /* expected reporting interval */
   bool interval_announced;
-  int64_t last_seen_ms;  /* wall clock */
+  int64_t last_seen_ms; /* wall clock */
   int64_t last_tel_ms;
   uint64_t readings, events;
   /* time reconstruction */
   bool has_boot;
   uint32_t boot;
-  int64_t offset_ms;     /* wall = up_ms + offset for this boot */
+  int64_t offset_ms; /* wall = up_ms + offset for this boot */
   /* latest reading */
   bool synthetic;
   uint8_t n_metrics;
   struct fp_metric v[FP_MSG_MAX_METRICS];
   int64_t v_ts;
-  bool dirty;            /* its status changed since the last publication */
+  bool dirty; /* its status changed since the last publication */
 };
 
 struct ea_gateway {

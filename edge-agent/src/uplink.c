@@ -49,11 +49,11 @@ struct ea_uplink {
   struct slot *slots;
   int window, used;
 
-  bool up;             /* session up, cursors valid */
-  int64_t cur_live;    /* last row id published in the live lane */
-  int64_t cur_replay;  /* last row id published in the replay lane */
-  int64_t replay_end;  /* rows up to here waited through an outage */
-  double tokens;       /* replay pacing */
+  bool up;            /* session up, cursors valid */
+  int64_t cur_live;   /* last row id published in the live lane */
+  int64_t cur_replay; /* last row id published in the replay lane */
+  int64_t replay_end; /* rows up to here waited through an outage */
+  double tokens;      /* replay pacing */
   int64_t tok_ms;
   int64_t last_wm_mono, last_resend_mono;
 
@@ -210,9 +210,8 @@ static void on_message(void *ud, const struct fd_mqtt_msg *m)
   }
 }
 
-int ea_uplink_new(const struct ea_config *cfg, struct ea_backlog *backlog,
-                  const struct fd_log *log, const struct ea_uplink_callbacks *cb, void *ud,
-                  struct ea_uplink **out)
+int ea_uplink_new(const struct ea_config *cfg, struct ea_backlog *backlog, const struct fd_log *log,
+                  const struct ea_uplink_callbacks *cb, void *ud, struct ea_uplink **out)
 {
   *out = NULL;
   struct ea_uplink *u = calloc(1, sizeof *u);
@@ -259,8 +258,10 @@ int ea_uplink_new(const struct ea_config *cfg, struct ea_backlog *backlog,
       .reconnect_max_s = cfg->mqtt_reconnect_max_s,
       .queue_max = 1024,
   };
-  struct fd_mqtt_callbacks mcb = {.on_connect = on_connect, .on_disconnect = on_disconnect,
-                                  .on_message = on_message, .on_publish = on_publish};
+  struct fd_mqtt_callbacks mcb = {.on_connect = on_connect,
+                                  .on_disconnect = on_disconnect,
+                                  .on_message = on_message,
+                                  .on_publish = on_publish};
   int rc = fd_mqtt_new(&mc, log, &mcb, u, &u->mq);
   if (rc == 0)
     rc = fd_mqtt_subscribe(u->mq, u->cmd_filter, 1, false);
@@ -356,8 +357,10 @@ static bool publish_row(void *ud, const struct ea_row *row)
   *c->cursor = row->id;
   if (rc != 0) {
     /* A topic or size the broker would never take. */
-    fd_log_rl(u->log, &u->rl, FD_LOG_ERROR, "mqtt: row %" PRId64 " cannot be published (%s); "
-              "discarded", row->id, farm_strerror(rc));
+    fd_log_rl(u->log, &u->rl, FD_LOG_ERROR,
+              "mqtt: row %" PRId64 " cannot be published (%s); "
+              "discarded",
+              row->id, farm_strerror(rc));
     if (u->ndiscard < SCAN_BATCH)
       u->discard[u->ndiscard++] = row->id;
     return true;

@@ -46,10 +46,10 @@ struct ea_uplink_stats {
   uint64_t live_published, hist_published;
   uint64_t commits_received, renumbered, resends;
   uint64_t bad_topic, bad_payload, foreign_site; /* refused incoming (BAD-INPUTS 14-16) */
-  int64_t watermark;       /* last applied, 0 = none */
-  int64_t last_watermark_ms; /* wall clock of the last advance */
-  bool replaying;          /* hist rows remain in this session */
-  int last_refusal;        /* broker reason code of the last refused publish */
+  int64_t watermark;                             /* last applied, 0 = none */
+  int64_t last_watermark_ms;                     /* wall clock of the last advance */
+  bool replaying;                                /* hist rows remain in this session */
+  int last_refusal; /* broker reason code of the last refused publish */
 };
 
 /*
@@ -57,9 +57,8 @@ struct ea_uplink_stats {
  * pointers to its strings) and starts connecting. Returns 0 and *out, or
  * an fd_mqtt_new / fd_mqtt_start error.
  */
-int ea_uplink_new(const struct ea_config *cfg, struct ea_backlog *backlog,
-                  const struct fd_log *log, const struct ea_uplink_callbacks *cb, void *ud,
-                  struct ea_uplink **out);
+int ea_uplink_new(const struct ea_config *cfg, struct ea_backlog *backlog, const struct fd_log *log,
+                  const struct ea_uplink_callbacks *cb, void *ud, struct ea_uplink **out);
 /* Disconnects cleanly (no Last Will) and frees. NULL is accepted. */
 void ea_uplink_free(struct ea_uplink *u);
 

@@ -54,8 +54,8 @@ static void get_backlog(struct ea_web *w, const struct fd_http_req *rq, struct f
   fd_http_json(rs, 200, ea_agent_backlog_json(w->agent));
 }
 
-static void get_commands(struct ea_web *w, const struct fd_http_req *rq,
-                         struct fd_http_resp *rs, const json_t *body)
+static void get_commands(struct ea_web *w, const struct fd_http_req *rq, struct fd_http_resp *rs,
+                         const json_t *body)
 {
   (void)rq;
   (void)body;
@@ -92,15 +92,15 @@ static void diag(struct ea_web *w, enum ea_diag d, const json_t *body, struct fd
   fd_http_json(rs, 202, o);
 }
 
-static void post_set_mac(struct ea_web *w, const struct fd_http_req *rq,
-                         struct fd_http_resp *rs, const json_t *body)
+static void post_set_mac(struct ea_web *w, const struct fd_http_req *rq, struct fd_http_resp *rs,
+                         const json_t *body)
 {
   (void)rq;
   diag(w, EA_DIAG_SET_MAC, body, rs);
 }
 
-static void post_time_sync(struct ea_web *w, const struct fd_http_req *rq,
-                           struct fd_http_resp *rs, const json_t *body)
+static void post_time_sync(struct ea_web *w, const struct fd_http_req *rq, struct fd_http_resp *rs,
+                           const json_t *body)
 {
   (void)rq;
   diag(w, EA_DIAG_TIME_SYNC, body, rs);
@@ -241,8 +241,9 @@ int ea_web_new(const struct ea_config *cfg, struct ea_agent *agent, const struct
          cfg->auth_user ? " (Basic Auth)" : "");
   if (!cfg->auth_user && strcmp(cfg->http_host, "127.0.0.1") != 0 &&
       strcmp(cfg->http_host, "localhost") != 0 && strcmp(cfg->http_host, "[::1]") != 0)
-    fd_log(log, FD_LOG_WARN, "http: listening beyond loopback without basic_auth_user: anyone "
-                             "on the network can send commands");
+    fd_log(log, FD_LOG_WARN,
+           "http: listening beyond loopback without basic_auth_user: anyone "
+           "on the network can send commands");
   *out = w;
   return 0;
 }

@@ -57,28 +57,36 @@ static int fresh(void **state)
 
 static struct ea_backlog *open_bl(int64_t max_bytes, enum ea_full_policy pol, int64_t max_pages)
 {
-  struct ea_backlog_opts o = {.path = path, .max_bytes = max_bytes, .policy = pol,
-                              .dedupe_hours = 1, .max_pages = max_pages, .probe_ms = 1};
+  struct ea_backlog_opts o = {.path = path,
+                              .max_bytes = max_bytes,
+                              .policy = pol,
+                              .dedupe_hours = 1,
+                              .max_pages = max_pages,
+                              .probe_ms = 1};
   struct ea_backlog *b;
   assert_int_equal(ea_backlog_open(&o, &lg, T0, &b), 0);
   return b;
 }
 
-static int add_tel(struct ea_backlog *b, const char *dev, uint32_t boot, uint32_t seq,
-                   int64_t *es)
+static int add_tel(struct ea_backlog *b, const char *dev, uint32_t boot, uint32_t seq, int64_t *es)
 {
   char topic[128], body[128];
   snprintf(topic, sizeof topic, "v1/farm/s/%s/telemetry/env", dev);
   snprintf(body, sizeof body, "\"boot\":%u,\"seq\":%u,\"v\":{\"temp_c\":21.5}", boot, seq);
-  struct ea_row_in r = {.kind = EA_ROW_TELEMETRY, .topic = topic, .body = body,
-                        .has_key = true, .device = dev, .boot = boot, .seq = seq};
+  struct ea_row_in r = {.kind = EA_ROW_TELEMETRY,
+                        .topic = topic,
+                        .body = body,
+                        .has_key = true,
+                        .device = dev,
+                        .boot = boot,
+                        .seq = seq};
   return ea_backlog_add(b, &r, T0 + seq, es);
 }
 
 static int add_event(struct ea_backlog *b, const char *body)
 {
-  struct ea_row_in r = {.kind = EA_ROW_EVENT, .topic = "v1/farm/s/a1b2c3d4e5f6/event",
-                        .body = body};
+  struct ea_row_in r = {
+      .kind = EA_ROW_EVENT, .topic = "v1/farm/s/a1b2c3d4e5f6/event", .body = body};
   return ea_backlog_add(b, &r, T0, NULL);
 }
 
@@ -131,8 +139,8 @@ static void test_numbering_and_payload(void **state)
   assert_false(ea_backlog_dirty(b));
   scan_all(b, &s);
   assert_int_equal(s.n, 4);
-  assert_string_equal(s.payload[0],
-                      "{\"edge_seq\":1,\"boot\":7,\"seq\":1,\"v\":{\"temp_c\":21.5},\"hist\":false}");
+  assert_string_equal(
+      s.payload[0], "{\"edge_seq\":1,\"boot\":7,\"seq\":1,\"v\":{\"temp_c\":21.5},\"hist\":false}");
   assert_int_equal(s.es[2], 3);
   assert_int_equal(s.kind[3], EA_ROW_EVENT);
   assert_int_equal(s.es[3], 0);
@@ -219,8 +227,8 @@ static void test_rollback_restores_everything(void **state)
   assert_int_equal(ea_backlog_meta_get(b, "link_gseq", 0), 11); /* seen by its own tx */
   /* Copy the files as they are on disk now, as a crash would leave them. */
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "mkdir %s/crash && cp %s %s-wal %s/crash/ 2>/dev/null; true", dir,
-           path, path, dir);
+  snprintf(cmd, sizeof cmd, "mkdir %s/crash && cp %s %s-wal %s/crash/ 2>/dev/null; true", dir, path,
+           path, dir);
   assert_int_equal(system(cmd), 0);
   ea_backlog_close(b);
 
@@ -551,8 +559,7 @@ static void test_unavailable_then_opens(void **state)
   char sub[160], p2[200];
   snprintf(sub, sizeof sub, "%s/later", dir);
   snprintf(p2, sizeof p2, "%s/backlog.db", sub);
-  struct ea_backlog_opts o = {.path = p2, .max_bytes = 1 << 20, .dedupe_hours = 1,
-                              .probe_ms = 1};
+  struct ea_backlog_opts o = {.path = p2, .max_bytes = 1 << 20, .dedupe_hours = 1, .probe_ms = 1};
   struct ea_backlog *b;
   assert_int_equal(ea_backlog_open(&o, &lg, T0, &b), 0);
   struct ea_backlog_stats st;

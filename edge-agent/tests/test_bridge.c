@@ -32,7 +32,7 @@ struct ctx {
   struct ea_bridge *br;
   struct fgw gw;
   enum fp_codec codec;
-  bool refuse;         /* on_msg answers FARM_EIO */
+  bool refuse; /* on_msg answers FARM_EIO */
   unsigned msgs[FP_MSG_TYPE_COUNT];
   unsigned ups, downs;
 };
@@ -49,8 +49,12 @@ static int on_msg(void *ud, const struct fp_msg *m, int64_t now_ms)
   for (int i = 0; i < 6; i++)
     snprintf(dev + 2 * i, 3, "%02x", m->u.tel.mac[i]);
   snprintf(body, sizeof body, "\"boot\":%u,\"seq\":%u", m->u.tel.boot, m->u.tel.seq);
-  struct ea_row_in r = {.kind = EA_ROW_TELEMETRY, .topic = "v1/farm/s/x/telemetry/env",
-                        .body = body, .has_key = true, .device = dev, .boot = m->u.tel.boot,
+  struct ea_row_in r = {.kind = EA_ROW_TELEMETRY,
+                        .topic = "v1/farm/s/x/telemetry/env",
+                        .body = body,
+                        .has_key = true,
+                        .device = dev,
+                        .boot = m->u.tel.boot,
                         .seq = m->u.tel.seq};
   int rc = ea_backlog_add(c->bl, &r, now_ms, NULL);
   if (rc == FARM_EIO || rc == FARM_EEXIST)
@@ -69,11 +73,15 @@ static void on_link(void *ud, bool up)
 
 static void open_all(struct ctx *c)
 {
-  struct ea_backlog_opts bo = {.path = c->db, .max_bytes = 1 << 20, .dedupe_hours = 1,
-                               .probe_ms = 1};
+  struct ea_backlog_opts bo = {
+      .path = c->db, .max_bytes = 1 << 20, .dedupe_hours = 1, .probe_ms = 1};
   assert_int_equal(ea_backlog_open(&bo, &c->lg, fd_wall_ms(), &c->bl), 0);
-  struct ea_bridge_opts o = {.path = c->link, .baud = 921600, .codec = c->codec,
-                             .reopen_min_ms = 10, .reopen_max_ms = 40, .check_ms = 30};
+  struct ea_bridge_opts o = {.path = c->link,
+                             .baud = 921600,
+                             .codec = c->codec,
+                             .reopen_min_ms = 10,
+                             .reopen_max_ms = 40,
+                             .check_ms = 30};
   struct ea_bridge_callbacks cb = {.on_msg = on_msg, .on_link = on_link};
   assert_int_equal(ea_bridge_new(&o, c->bl, &c->lg, &cb, c, &c->br), 0);
 }
@@ -508,8 +516,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_rx_only_after_commit, setup_cbor, teardown),
       cmocka_unit_test_setup_teardown(test_resend_and_gap, setup_mp, teardown),
       cmocka_unit_test_setup_teardown(test_bad_frames_counted, setup_mp, teardown),
-      cmocka_unit_test_setup_teardown(test_rejected_message_still_acknowledged, setup_mp,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_rejected_message_still_acknowledged, setup_mp, teardown),
       cmocka_unit_test_setup_teardown(test_rejected_message_still_acknowledged, setup_cbor,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_hello_restarts_numbering, setup_mp, teardown),

@@ -85,8 +85,8 @@ static void test_install_prefix_destdir(void **state)
   snprintf(destdir, sizeof destdir, "%s/stage", dir);
   snprintf(env, sizeof env, "DESTDIR=%s", destdir);
   /* DESTDIR reaches cmake through the environment, as from make install. */
-  const char *argv[] = {"/usr/bin/env", env,       EA_CMAKE,    "--install", EA_BUILD_DIR,
-                        "--component",  "edge",    "--prefix", "/opt/farm", NULL};
+  const char *argv[] = {"/usr/bin/env", env,    EA_CMAKE,   "--install", EA_BUILD_DIR,
+                        "--component",  "edge", "--prefix", "/opt/farm", NULL};
   int rc = fh_run(argv, out, sizeof out);
   if (rc != 0)
     fail_msg("cmake --install: %d: %s", rc, out);
@@ -126,8 +126,14 @@ static void test_example_config_is_valid(void **state)
   snprintf(bin, sizeof bin, "%s/edge-agent", fh_bin_dir());
   snprintf(ini, sizeof ini, "%s/deploy/edge-agent.ini.example", fh_source_dir());
   /* With the secrets that the service passes as credentials. */
-  const char *argv[] = {"/usr/bin/env", "EDGE_BASIC_AUTH_PASSWORD=secret",
-                        "EDGE_MQTT_PASSWORD=secret", bin, "--config", ini, "--check-config", NULL};
+  const char *argv[] = {"/usr/bin/env",
+                        "EDGE_BASIC_AUTH_PASSWORD=secret",
+                        "EDGE_MQTT_PASSWORD=secret",
+                        bin,
+                        "--config",
+                        ini,
+                        "--check-config",
+                        NULL};
   int rc = fh_run(argv, out, sizeof out);
   if (rc != 0)
     fail_msg("edge-agent --check-config on the example: %d: %s", rc, out);

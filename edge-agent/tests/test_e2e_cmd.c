@@ -20,8 +20,8 @@
 #include "farm.h"
 
 #define NODE_ID "a1b2c3d4e5f6"
-#define ACK "v1/farm/s1/a1b2c3d4e5f6/ack"
-#define CMD "v1/farm/s1/a1b2c3d4e5f6/cmd"
+#define ACK     "v1/farm/s1/a1b2c3d4e5f6/ack"
+#define CMD     "v1/farm/s1/a1b2c3d4e5f6/cmd"
 
 static int setup(void **state)
 {
@@ -70,7 +70,8 @@ static void states(struct et_farm *f, const char *topic, const char *id, char *o
       assert_non_null(json_object_get(j, "error"));
       assert_true(json_is_integer(json_object_get(j, "ts")));
       size_t l = strlen(out);
-      snprintf(out + l, cap - l, "%s%s", l ? "," : "", json_string_value(json_object_get(j, "state")));
+      snprintf(out + l, cap - l, "%s%s", l ? "," : "",
+               json_string_value(json_object_get(j, "state")));
     }
     json_decref(j);
   }
@@ -114,9 +115,10 @@ static void test_mqtt_commands(void **state)
   struct et_farm *f = *state;
   char exp[64], payload[512];
   rfc3339(exp, sizeof exp, 60);
-  snprintf(payload, sizeof payload,
-           "{\"id\":\"c-1\",\"name\":\"relay.set\",\"args\":{\"ch\":2,\"on\":true},\"expires\":\"%s\"}",
-           exp);
+  snprintf(
+      payload, sizeof payload,
+      "{\"id\":\"c-1\",\"name\":\"relay.set\",\"args\":{\"ch\":2,\"on\":true},\"expires\":\"%s\"}",
+      exp);
   et_sub_publish(&f->obs, CMD, payload, false);
   assert_string_equal(wait_states(f, ACK, "c-1", "accepted,sent,executed", 5000),
                       "accepted,sent,executed");
@@ -145,16 +147,18 @@ static void test_mqtt_commands(void **state)
   et_sub_publish(&f->obs, CMD, "{\"id\":\"c-3\",\"name\":\"launch.rocket\"}", false);
   assert_string_equal(wait_states(f, ACK, "c-3", "failed", 3000), "failed");
   assert_string_equal(last_error(f, ACK, "c-3"), "unknown command 'launch.rocket'");
-  et_sub_publish(&f->obs, CMD, "{\"id\":\"c-4\",\"name\":\"relay.set\",\"args\":{\"ch\":7,\"on\":true}}",
-                 false);
+  et_sub_publish(&f->obs, CMD,
+                 "{\"id\":\"c-4\",\"name\":\"relay.set\",\"args\":{\"ch\":7,\"on\":true}}", false);
   assert_string_equal(wait_states(f, ACK, "c-4", "failed", 3000), "failed");
   assert_string_equal(last_error(f, ACK, "c-4"), "'ch' must be 1..6");
-  et_sub_publish(&f->obs, CMD,
-                 "{\"id\":\"c-5\",\"name\":\"relay.set\",\"args\":{\"ch\":1,\"on\":true,\"for_s\":-5}}",
-                 false);
+  et_sub_publish(
+      &f->obs, CMD,
+      "{\"id\":\"c-5\",\"name\":\"relay.set\",\"args\":{\"ch\":1,\"on\":true,\"for_s\":-5}}",
+      false);
   assert_string_equal(wait_states(f, ACK, "c-5", "failed", 3000), "failed");
   assert_string_equal(last_error(f, ACK, "c-5"), "'for_s' must be 0..86400");
-  et_sub_publish(&f->obs, CMD, "{\"id\":\"c-6\",\"name\":\"relay.set\",\"args\":{\"ch\":1,\"on\":true,\"x\":1}}",
+  et_sub_publish(&f->obs, CMD,
+                 "{\"id\":\"c-6\",\"name\":\"relay.set\",\"args\":{\"ch\":1,\"on\":true,\"x\":1}}",
                  false);
   assert_string_equal(wait_states(f, ACK, "c-6", "failed", 3000), "failed");
   assert_string_equal(last_error(f, ACK, "c-6"), "unknown argument 'x' for relay.set");
@@ -195,10 +199,11 @@ static void test_http_commands(void **state)
 {
   struct et_farm *f = *state;
   const char *body;
-  assert_int_equal(post(f, "/api/cmd",
-                        "{\"device\":\"a1b2c3d4e5f6\",\"name\":\"relay.set\",\"args\":{\"ch\":3,\"on\":true}}",
-                        &body),
-                   202);
+  assert_int_equal(
+      post(f, "/api/cmd",
+           "{\"device\":\"a1b2c3d4e5f6\",\"name\":\"relay.set\",\"args\":{\"ch\":3,\"on\":true}}",
+           &body),
+      202);
   json_t *j = et_json(body, strlen(body));
   char id[80];
   snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
@@ -224,7 +229,8 @@ static void test_http_commands(void **state)
   assert_null(fgw_ledger_by_name(&f->gw, "identify", 1));
 
   /* 422: understood but refused; 400: not even a command. */
-  assert_int_equal(post(f, "/api/cmd", "{\"device\":\"a1b2c3d4e5f6\",\"name\":\"nope\"}", &body), 422);
+  assert_int_equal(post(f, "/api/cmd", "{\"device\":\"a1b2c3d4e5f6\",\"name\":\"nope\"}", &body),
+                   422);
   assert_non_null(strstr(body, "unknown command"));
   assert_int_equal(post(f, "/api/cmd",
                         "{\"device\":\"a1b2c3d4e5f6\",\"name\":\"period.set\",\"args\":{\"ms\":5}}",
@@ -235,10 +241,10 @@ static void test_http_commands(void **state)
                    400);
   assert_int_equal(post(f, "/api/cmd", "{\"name\":\"reboot\"}", &body), 400);
   assert_int_equal(post(f, "/api/cmd", "[1,2]", &body), 400);
-  assert_int_equal(post(f, "/api/cmd",
-                        "{\"device\":\"a1b2c3d4e5f6\",\"name\":\"reboot\",\"expires\":\"tomorrow\"}",
-                        &body),
-                   400);
+  assert_int_equal(
+      post(f, "/api/cmd",
+           "{\"device\":\"a1b2c3d4e5f6\",\"name\":\"reboot\",\"expires\":\"tomorrow\"}", &body),
+      400);
 }
 
 static void test_pending_survives_restart(void **state)
@@ -270,8 +276,8 @@ static void test_pending_survives_restart(void **state)
 
   /* A gateway that never answers: resent cmd_retries times, then failed. */
   f->gw.answer = false;
-  assert_int_equal(post(f, "/api/cmd", "{\"id\":\"p-2\",\"device\":\"a1b2c3d4e5f6\",\"name\":\"reboot\"}",
-                        &body),
+  assert_int_equal(post(f, "/api/cmd",
+                        "{\"id\":\"p-2\",\"device\":\"a1b2c3d4e5f6\",\"name\":\"reboot\"}", &body),
                    202);
   assert_string_equal(wait_states(f, ACK, "p-2", "accepted,failed", 5000), "accepted,failed");
   assert_string_equal(last_error(f, ACK, "p-2"), "the gateway did not answer");
@@ -282,10 +288,10 @@ static void test_pending_survives_restart(void **state)
    * sent. */
   fgw_unplug(&f->gw);
   et_farm_step(f, 300);
-  assert_int_equal(post(f, "/api/cmd",
-                        "{\"id\":\"p-3\",\"device\":\"a1b2c3d4e5f6\",\"name\":\"identify\",\"ttl_s\":1}",
-                        &body),
-                   202);
+  assert_int_equal(
+      post(f, "/api/cmd",
+           "{\"id\":\"p-3\",\"device\":\"a1b2c3d4e5f6\",\"name\":\"identify\",\"ttl_s\":1}", &body),
+      202);
   assert_string_equal(wait_states(f, ACK, "p-3", "accepted,expired", 4000), "accepted,expired");
   fgw_replug(&f->gw);
   et_farm_step(f, 800);

@@ -64,8 +64,8 @@ static void expect_all(struct et_farm *f, uint32_t boot, uint32_t from, uint32_t
 static void check_telemetry(const struct et_msg *m, int64_t edge_seq, uint32_t seq)
 {
   json_t *j = et_json(m->payload, m->len);
-  static const char *const keys[] = {"edge_seq", "boot", "seq", "ts", "up_ms", "rx_ts",
-                                     "rssi", "hist", "synthetic", "v"};
+  static const char *const keys[] = {"edge_seq", "boot", "seq",  "ts",        "up_ms",
+                                     "rx_ts",    "rssi", "hist", "synthetic", "v"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (!json_object_get(j, keys[i]))
       fail_msg("telemetry lacks '%s': %s", keys[i], m->payload);

@@ -101,9 +101,9 @@ static void test_auth(void **state)
   /* Malformed (BAD-INPUTS 17): bad base64, no colon, wrong scheme, long. */
   assert_int_equal(req(f, "GET", "/", "Authorization: Basic @@@@\r\n", NULL, &body), 401);
   assert_int_equal(req(f, "GET", "/", "Authorization: Basic ZmFybWVy\r\n", NULL, &body), 401);
-  assert_int_equal(req(f, "GET", "/", "Authorization: Bearer ZmFybWVyOmNvcnJlY3QgaG9yc2U=\r\n",
-                       NULL, &body),
-                   401);
+  assert_int_equal(
+      req(f, "GET", "/", "Authorization: Bearer ZmFybWVyOmNvcnJlY3QgaG9yc2U=\r\n", NULL, &body),
+      401);
   char longh[4200] = "Authorization: Basic ";
   memset(longh + strlen(longh), 'A', 4000);
   strcat(longh, "\r\n");
@@ -134,10 +134,11 @@ static void test_state_changes_guarded(void **state)
   assert_int_equal(req(f, "POST", "/api/cmd", same, cmd, &body), 202);
   /* Not JSON: a form post from another page cannot pass (BAD-INPUTS 18). */
   char form[512];
-  snprintf(form, sizeof form,
-           "POST /api/cmd HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" AUTH
-           "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 11\r\n\r\ndevice=abcd",
-           f->http_port);
+  snprintf(
+      form, sizeof form,
+      "POST /api/cmd HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" AUTH
+      "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 11\r\n\r\ndevice=abcd",
+      f->http_port);
   assert_int_equal(et_http_raw(f->http_port, form, strlen(form), out, sizeof out, &body), 415);
   assert_int_equal(req(f, "POST", "/api/cmd", AUTH, "{\"device\":", &body), 400);
   assert_int_equal(req(f, "POST", "/api/cmd", AUTH, "\"just a string\"", &body), 400);

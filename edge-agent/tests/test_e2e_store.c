@@ -137,9 +137,9 @@ static void test_cap_reject_new(void **state)
   assert_int_equal(rejected + depth, 1200);
   assert_int_equal(backlog_int(f, "dropped_oldest"), 0);
   json_t *j = et_farm_api(f, "/api/status");
-  assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "serial"),
-                                                      "readings_refused_full")),
-                   rejected);
+  assert_int_equal(
+      json_integer_value(json_object_get(json_object_get(j, "serial"), "readings_refused_full")),
+      rejected);
   json_decref(j);
   fh_broker_start(&f->broker);
   struct et_tally t;

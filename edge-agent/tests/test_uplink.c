@@ -56,9 +56,15 @@ static void load_cfg(struct ctx *c, char **extra)
   snprintf(port, sizeof port, "EDGE_MQTT_PORT=%d", c->broker.tls_port);
   snprintf(db, sizeof db, "EDGE_BACKLOG_PATH=%s/backlog.db", c->base);
   snprintf(cmdb, sizeof cmdb, "EDGE_COMMANDS_PATH=%s/commands.db", c->base);
-  char *env[32] = {"EDGE_SITE=s1", "EDGE_MQTT_HOST=127.0.0.1", port, db, cmdb,
-                   "EDGE_MQTT_TLS=0", "EDGE_MQTT_RECONNECT_MAX_S=1",
-                   "EDGE_MQTT_REPLAY_RATE=40", "EDGE_MQTT_INFLIGHT=16"};
+  char *env[32] = {"EDGE_SITE=s1",
+                   "EDGE_MQTT_HOST=127.0.0.1",
+                   port,
+                   db,
+                   cmdb,
+                   "EDGE_MQTT_TLS=0",
+                   "EDGE_MQTT_RECONNECT_MAX_S=1",
+                   "EDGE_MQTT_REPLAY_RATE=40",
+                   "EDGE_MQTT_INFLIGHT=16"};
   size_t n = 9;
   for (size_t i = 0; extra && extra[i]; i++)
     env[n++] = extra[i];
@@ -70,8 +76,8 @@ static void load_cfg(struct ctx *c, char **extra)
 
 static void start_link(struct ctx *c)
 {
-  struct ea_backlog_opts bo = {.path = c->cfg.backlog_path, .max_bytes = 1 << 24,
-                               .dedupe_hours = 1};
+  struct ea_backlog_opts bo = {
+      .path = c->cfg.backlog_path, .max_bytes = 1 << 24, .dedupe_hours = 1};
   assert_int_equal(ea_backlog_open(&bo, &c->lg, fd_wall_ms(), &c->bl), 0);
   struct ea_uplink_callbacks cb = {.on_connected = on_connected, .on_cmd = on_cmd};
   assert_int_equal(ea_uplink_new(&c->cfg, c->bl, &c->lg, &cb, c, &c->up), 0);
@@ -87,9 +93,12 @@ static int setup_plain(void **state)
   start_link(c);
   /* A persistent session: the broker keeps what arrives while the
    * observer reconnects after a broker restart. */
-  struct fd_mqtt_config oc = {.host = "127.0.0.1", .port = c->broker.tls_port,
-                              .client_id = "observer", .clean_start = false,
-                              .session_expiry_s = 3600, .reconnect_min_s = 1,
+  struct fd_mqtt_config oc = {.host = "127.0.0.1",
+                              .port = c->broker.tls_port,
+                              .client_id = "observer",
+                              .clean_start = false,
+                              .session_expiry_s = 3600,
+                              .reconnect_min_s = 1,
                               .reconnect_max_s = 1};
   et_sub_start(&c->obs, &oc, "v1/farm/s1/#");
   *state = c;
@@ -140,8 +149,12 @@ static void add_rows(struct ctx *c, unsigned n)
     snprintf(body, sizeof body,
              "\"boot\":3,\"seq\":%u,\"ts\":1732646400000,\"v\":{\"temp_c\":21.5}", c->seq);
     struct ea_row_in r = {.kind = EA_ROW_TELEMETRY,
-                          .topic = "v1/farm/s1/a1b2c3d4e5f6/telemetry/env", .body = body,
-                          .has_key = true, .device = "a1b2c3d4e5f6", .boot = 3, .seq = c->seq};
+                          .topic = "v1/farm/s1/a1b2c3d4e5f6/telemetry/env",
+                          .body = body,
+                          .has_key = true,
+                          .device = "a1b2c3d4e5f6",
+                          .boot = 3,
+                          .seq = c->seq};
     assert_int_equal(ea_backlog_add(c->bl, &r, fd_wall_ms(), NULL), 0);
   }
   assert_int_equal(ea_backlog_commit(c->bl), 0);
@@ -297,9 +310,8 @@ static void test_commands_reach_the_agent(void **state)
   assert_string_equal(c->cmd_payload,
                       "{\"id\":\"c-1\",\"name\":\"relay.set\",\"args\":{\"ch\":1,\"on\":true}}");
   /* State publications are direct and can be retained. */
-  assert_int_equal(ea_uplink_publish_state(c->up, "v1/farm/s1/edge/status", "{\"online\":true}",
-                                           true),
-                   0);
+  assert_int_equal(
+      ea_uplink_publish_state(c->up, "v1/farm/s1/edge/status", "{\"online\":true}", true), 0);
   const struct et_msg *m =
       et_sub_wait_text(&c->obs, "v1/farm/s1/edge/status", "\"online\":true", 3000);
   assert_non_null(m);
@@ -319,7 +331,7 @@ static int setup_tls(void **state)
   snprintf(cert, sizeof cert, "EDGE_MQTT_CERTFILE=%s", cr.cert);
   snprintf(key, sizeof key, "EDGE_MQTT_KEYFILE=%s", cr.key);
   snprintf(pw, sizeof pw, "EDGE_MQTT_PASSWORD=%s", cr.password);
-  char *extra[] = {"EDGE_MQTT_TLS=1", ca, cert, key, "EDGE_MQTT_USERNAME=edge-s1", pw,
+  char *extra[] = {"EDGE_MQTT_TLS=1",          ca,  cert, key, "EDGE_MQTT_USERNAME=edge-s1", pw,
                    "EDGE_MQTT_HOST=localhost", NULL};
   load_cfg(c, extra);
   /* The observer connects first and alone: libmosquitto sets up OpenSSL's

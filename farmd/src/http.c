@@ -25,7 +25,7 @@
 #include "farm/error.h"
 #include "farmd/json.h"
 
-#define LIMIT_SLOTS 64
+#define LIMIT_SLOTS     64
 #define AUTH_HEADER_MAX 512
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
@@ -502,11 +502,16 @@ int fd_http_new(const struct fd_http_config *cfg, const struct fd_log *log, fd_h
            cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 10000);
   /* No document_root: civetweb serves no file; every request goes to the
    * handler, which routes on exact paths (BAD-INPUTS 21). */
-  const char *options[] = {"listening_ports", cfg->listen,
-                           "num_threads", threads,
-                           "request_timeout_ms", timeout,
-                           "max_request_size", "8192",
-                           "enable_keep_alive", "no",
+  const char *options[] = {"listening_ports",
+                           cfg->listen,
+                           "num_threads",
+                           threads,
+                           "request_timeout_ms",
+                           timeout,
+                           "max_request_size",
+                           "8192",
+                           "enable_keep_alive",
+                           "no",
                            NULL};
   struct mg_callbacks cb = {0};
   cb.begin_request = begin_request;

@@ -78,9 +78,13 @@ static struct server *start(const char *user, const char *password, int handler_
   fd_log_init(&s->log, "test", FD_LOG_ERROR, stderr);
   char listen[32];
   snprintf(listen, sizeof listen, "127.0.0.1:%d", free_port());
-  struct fd_http_config cfg = {.listen = listen, .threads = 4, .max_body = 1024,
-                               .auth_user = user, .auth_password = password,
-                               .auth_fail_burst = 3, .auth_block_s = 1,
+  struct fd_http_config cfg = {.listen = listen,
+                               .threads = 4,
+                               .max_body = 1024,
+                               .auth_user = user,
+                               .auth_password = password,
+                               .auth_fail_burst = 3,
+                               .auth_block_s = 1,
                                .handler_timeout_ms = handler_timeout_ms};
   assert_int_equal(fd_http_new(&cfg, &s->log, handler, s, &s->http), 0);
   assert_true(fd_http_port(s->http) > 0);
@@ -101,7 +105,8 @@ static void stop(struct server *s)
 static int request(struct server *s, const char *req, char *out, size_t cap)
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fd_http_port(s->http)),
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)fd_http_port(s->http)),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
   size_t len = strlen(req), off = 0;
@@ -224,8 +229,7 @@ static void test_basic_auth(void **state)
   assert_int_equal(get(s, "/", "Authorization: Basic ZmFybWVy\r\n", out, sizeof out), 401);
   /* Three failures from one address: refused for a while, even with the
    * right password. */
-  assert_int_equal(get(s, "/", "Authorization: Basic ZmFybWVyOndyb25n\r\n", out, sizeof out),
-                   401);
+  assert_int_equal(get(s, "/", "Authorization: Basic ZmFybWVyOndyb25n\r\n", out, sizeof out), 401);
   assert_int_equal(get(s, "/", good, out, sizeof out), 429);
   assert_non_null(strstr(out, "Retry-After: 1\r\n"));
   struct fd_http_stats st;
@@ -242,9 +246,8 @@ static void test_basic_auth(void **state)
   strcat(longh, "\r\n");
   assert_int_equal(get(s, "/", longh, out, sizeof out), 401);
   /* The wrong user with the right password fails too. */
-  assert_int_equal(get(s, "/", "Authorization: Basic ZmFybWVyMjpzM2NyZXQgcGFzcw==\r\n", out,
-                       sizeof out),
-                   401);
+  assert_int_equal(
+      get(s, "/", "Authorization: Basic ZmFybWVyMjpzM2NyZXQgcGFzcw==\r\n", out, sizeof out), 401);
   stop(s);
 }
 
@@ -268,8 +271,7 @@ static void test_base64_and_compare(void **state)
 {
   (void)state;
   /* RFC 4648 §10. */
-  static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                    "Zm9vYmFy"};
+  static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
   static const char *const dec[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
   for (size_t i = 0; i < 7; i++) {
     uint8_t out[16];

@@ -215,11 +215,11 @@ json_t *et_json(const char *text, size_t len)
   return j;
 }
 
-int et_http_raw(int port, const char *req, size_t req_len, char *out, size_t cap,
-                const char **body)
+int et_http_raw(int port, const char *req, size_t req_len, char *out, size_t cap, const char **body)
 {
   int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
     close(s);
@@ -256,8 +256,8 @@ int et_http_raw(int port, const char *req, size_t req_len, char *out, size_t cap
   return status;
 }
 
-int et_http(int port, const char *method, const char *path, const char *headers,
-            const char *json, char *out, size_t cap, const char **body)
+int et_http(int port, const char *method, const char *path, const char *headers, const char *json,
+            char *out, size_t cap, const char **body)
 {
   size_t jl = json ? strlen(json) : 0;
   size_t need = strlen(method) + strlen(path) + (headers ? strlen(headers) : 0) + jl + 256;

@@ -69,8 +69,8 @@ json_t *et_json(const char *text, size_t len);
 int et_http_raw(int port, const char *req, size_t req_len, char *out, size_t cap,
                 const char **body);
 /* GET or POST with a JSON body and optional extra headers ("K: v\r\n"...). */
-int et_http(int port, const char *method, const char *path, const char *headers,
-            const char *json, char *out, size_t cap, const char **body);
+int et_http(int port, const char *method, const char *path, const char *headers, const char *json,
+            char *out, size_t cap, const char **body);
 
 void et_sleep_ms(int ms);
 int64_t et_now_ms(void);

@@ -165,8 +165,7 @@ static void on_rx(struct fgw *g, uint32_t gseq)
   /* An rx that moves nothing is the edge saying what it has (after a
    * restart, a reopen, a resend or a hole): send what it lacks. */
   long long t = now_ms();
-  if (!progress && g->nkept > 0 && g->resend_on_rx && !g->writing &&
-      t - g->last_resend_ms >= 300) {
+  if (!progress && g->nkept > 0 && g->resend_on_rx && !g->writing && t - g->last_resend_ms >= 300) {
     /* At most every 300 ms, like a gateway's resend timer. */
     g->last_resend_ms = t;
     fgw_resend(g);

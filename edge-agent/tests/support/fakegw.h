@@ -19,7 +19,7 @@
 #include "fp/frame.h"
 #include "fp/msg.h"
 
-#define FGW_KEEP 4096
+#define FGW_KEEP   4096
 #define FGW_LEDGER 256
 
 struct fgw_kept {
@@ -53,14 +53,14 @@ struct fgw {
   size_t nledger;
   unsigned time_syncs, pings, pair_begins, pair_ends, set_macs, rx_count;
   uint64_t last_time_sync_ts;
-  bool answer;              /* acknowledge requests (default true) */
-  bool node_ack;            /* send the node-stage ack for cmd (default true) */
-  bool resend_on_rx;        /* resend kept frames on an rx that moves nothing
-                               (default true, as the gateway does) */
-  int writing;              /* inside a blocked write: no answers, no resends */
+  bool answer;       /* acknowledge requests (default true) */
+  bool node_ack;     /* send the node-stage ack for cmd (default true) */
+  bool resend_on_rx; /* resend kept frames on an rx that moves nothing
+                        (default true, as the gateway does) */
+  int writing;       /* inside a blocked write: no answers, no resends */
   long long last_resend_ms;
   uint8_t known_macs[8][FP_MAC_LEN];
-  size_t nknown;            /* 0: every MAC is a known peer */
+  size_t nknown; /* 0: every MAC is a known peer */
 };
 
 /* Opens a pty in raw mode and points link at its slave. */

@@ -160,8 +160,7 @@ void et_farm_send(struct et_farm *f, uint32_t boot, uint32_t from, uint32_t to)
   }
 }
 
-void et_farm_tally(struct et_farm *f, uint32_t boot, uint32_t from, uint32_t to,
-                   struct et_tally *t)
+void et_farm_tally(struct et_farm *f, uint32_t boot, uint32_t from, uint32_t to, struct et_tally *t)
 {
   memset(t, 0, sizeof *t);
   size_t n = to >= from ? (size_t)(to - from + 1) : 0;

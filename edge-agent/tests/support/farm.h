@@ -58,10 +58,10 @@ void et_farm_teardown(struct et_farm *f);
 void et_farm_send(struct et_farm *f, uint32_t boot, uint32_t from, uint32_t to);
 
 struct et_tally {
-  size_t messages;   /* telemetry messages of (device, boot) */
-  size_t distinct;   /* distinct seqs among them */
+  size_t messages; /* telemetry messages of (device, boot) */
+  size_t distinct; /* distinct seqs among them */
   size_t duplicates;
-  size_t hist;       /* with hist:true */
+  size_t hist;            /* with hist:true */
   uint32_t missing_first; /* first seq of from..to not seen, 0 when none */
   size_t missing;
 };

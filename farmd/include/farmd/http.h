@@ -35,16 +35,16 @@
 struct fd_http;
 
 struct fd_http_config {
-  const char *listen;        /* "host:port", "[v6]:port" (required) */
-  int threads;               /* worker threads, 0 = 4 */
-  size_t max_body;           /* larger request bodies get 413; 0 = 16384 */
-  int request_timeout_ms;    /* socket timeout of a request, 0 = 10000 */
-  int handler_timeout_ms;    /* wait for the loop's answer, 0 = 10000 */
-  const char *auth_user;     /* Basic Auth: both set, or both NULL (none) */
+  const char *listen;     /* "host:port", "[v6]:port" (required) */
+  int threads;            /* worker threads, 0 = 4 */
+  size_t max_body;        /* larger request bodies get 413; 0 = 16384 */
+  int request_timeout_ms; /* socket timeout of a request, 0 = 10000 */
+  int handler_timeout_ms; /* wait for the loop's answer, 0 = 10000 */
+  const char *auth_user;  /* Basic Auth: both set, or both NULL (none) */
   const char *auth_password;
-  const char *realm;         /* shown by browsers, NULL = "farm" */
-  int auth_fail_burst;       /* failures per client address before 429, 0 = 5 */
-  int auth_block_s;          /* how long a client stays refused, 0 = 60 */
+  const char *realm;   /* shown by browsers, NULL = "farm" */
+  int auth_fail_burst; /* failures per client address before 429, 0 = 5 */
+  int auth_block_s;    /* how long a client stays refused, 0 = 60 */
 };
 
 /* A request, valid during the handler only. Strings are terminated. */
@@ -67,7 +67,7 @@ struct fd_http_resp {
   char *body;               /* len bytes; freed after sending unless static_body */
   size_t len;
   bool static_body;
-  const char *headers;      /* extra "Name: value\r\n" lines, static, or NULL */
+  const char *headers; /* extra "Name: value\r\n" lines, static, or NULL */
 };
 
 typedef void (*fd_http_handler)(void *ud, const struct fd_http_req *rq, struct fd_http_resp *rs);
