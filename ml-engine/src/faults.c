@@ -108,12 +108,17 @@ static double spike_jump(const struct ml_faults *f)
   return fmax(f->cfg.spike_k * f->step, f->cfg.spike_min);
 }
 
+bool ml_faults_accepts(const struct ml_faults *f, int64_t ts)
+{
+  return !f->started || ts > f->last_ts;
+}
+
 int ml_faults_update(struct ml_faults *f, int64_t ts, double x, uint8_t flags,
                      struct ml_fault_result *out)
 {
   if (!isfinite(x))
     return FARM_EINVAL;
-  if (f->started && ts <= f->last_ts)
+  if (!ml_faults_accepts(f, ts))
     return FARM_ERANGE;
   memset(out, 0, sizeof *out);
   f->started = true;

@@ -149,13 +149,18 @@ static void close_bucket(struct ml_forecaster *fc, int64_t t, double y)
   fc->closed++;
 }
 
+bool ml_forecaster_accepts(const struct ml_forecaster *fc, int64_t ts_ms)
+{
+  return ts_ms >= 0 && (!fc->started || ts_ms / ((int64_t)fc->cfg.step_s * 1000) >= fc->bucket);
+}
+
 int ml_forecaster_update(struct ml_forecaster *fc, int64_t ts_ms, double value, bool *closed)
 {
   if (!isfinite(value) || ts_ms < 0)
     return FARM_EINVAL;
-  int64_t b = ts_ms / ((int64_t)fc->cfg.step_s * 1000);
-  if (fc->started && b < fc->bucket)
+  if (!ml_forecaster_accepts(fc, ts_ms))
     return FARM_ERANGE;
+  int64_t b = ts_ms / ((int64_t)fc->cfg.step_s * 1000);
   bool did_close = false;
   if (!fc->started) {
     fc->started = true;

@@ -342,6 +342,7 @@ static void test_contract(void **state)
   struct ml_faults f, before;
   struct ml_fault_result r;
   init_temp(&f);
+  assert_true(ml_faults_accepts(&f, INT64_MIN)); /* anything, before the first */
   assert_int_equal(ml_faults_update(&f, T0, 20.0, ML_FAULT_LIVE, &r), 0);
   assert_false(r.released);
   assert_int_equal(r.n, 0);
@@ -351,6 +352,8 @@ static void test_contract(void **state)
   assert_int_equal(ml_faults_update(&f, T0, 20.0, ML_FAULT_LIVE, &r), FARM_ERANGE);
   assert_int_equal(ml_faults_update(&f, T0 - 1, 20.0, ML_FAULT_LIVE, &r), FARM_ERANGE);
   assert_memory_equal(&f, &before, sizeof f);
+  assert_false(ml_faults_accepts(&f, T0));
+  assert_true(ml_faults_accepts(&f, T0 + 1));
   /* Caller flags travel with the reading. */
   assert_int_equal(ml_faults_update(&f, T0 + 1, 20.1, 0x80, &r), 0);
   assert_true(r.released && r.ts_ms == T0 && r.value == 20.0 && r.flags == ML_FAULT_LIVE);

@@ -333,6 +333,9 @@ static void test_contract(void **state)
    * the bucket before: late. */
   assert_int_equal(ml_forecaster_update(&fc, T0 + 899999, 5.0, NULL), FARM_ERANGE);
   assert_memory_equal(&fc, &before, sizeof fc);
+  assert_false(ml_forecaster_accepts(&fc, T0 + 899999));
+  assert_true(ml_forecaster_accepts(&fc, T0 + 900000));
+  assert_false(ml_forecaster_accepts(&fc, -1));
   /* Earlier within the open bucket is accepted: the bucket is the unit. */
   assert_int_equal(ml_forecaster_update(&fc, T0 + 900000, 7.0, &closed), 0);
   assert_false(closed);

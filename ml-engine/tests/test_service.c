@@ -664,6 +664,15 @@ static void test_sensor_faults(void **state)
     assert_non_null(json_string_value(json_object_get(ev[k], "detail")));
   }
   assert_true(json_number_value(json_object_get(ev[0], "limit")) == 125.0);
+  assert_string_equal(json_string_value(json_object_get(ev[0], "detail")),
+                      "130 is outside the sensor's range -40..125");
+  /* "jump from <before> to 29 and back to <after>, beyond 5" (5 °C: the
+   * spike minimum of temp_c is above 10 mean steps of this noise). */
+  const char *spike = json_string_value(json_object_get(ev[1], "detail"));
+  assert_non_null(strstr(spike, " to 29 and back to "));
+  assert_true(strlen(spike) > 10 && strcmp(spike + strlen(spike) - 10, ", beyond 5") == 0);
+  assert_string_equal(json_string_value(json_object_get(ev[2], "detail")),
+                      "18.5 unchanged for 3600 s (61 readings)");
   assert_true(json_integer_value(json_object_get(ev[2], "since")) == t0 + 200 * 60000LL);
   for (int k = 0; k < 3; k++)
     json_decref(ev[k]);

@@ -131,6 +131,9 @@ int ml_faults_init(struct ml_faults *f, const struct ml_fault_config *cfg);
 int ml_faults_update(struct ml_faults *f, int64_t ts_ms, double value, uint8_t flags,
                      struct ml_fault_result *out);
 
+/* True when a reading at ts_ms would be taken (after the previous one). */
+bool ml_faults_accepts(const struct ml_faults *f, int64_t ts_ms);
+
 /* Faults whose episode is under way (bit 1 << kind), for the status topic. */
 unsigned ml_faults_active(const struct ml_faults *f);
 

@@ -112,6 +112,10 @@ int ml_forecaster_init(struct ml_forecaster *fc, const struct ml_forecaster_conf
  */
 int ml_forecaster_update(struct ml_forecaster *fc, int64_t ts_ms, double value, bool *closed);
 
+/* True when a reading at ts_ms would be taken (not in a bucket before the
+ * open one). */
+bool ml_forecaster_accepts(const struct ml_forecaster *fc, int64_t ts_ms);
+
 /* True once forecasts with an error estimate are available. */
 bool ml_forecaster_ready(const struct ml_forecaster *fc);
 

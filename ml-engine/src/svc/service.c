@@ -225,6 +225,7 @@ struct svc {
   long pending_acks; /* QoS 1 publications not yet acknowledged */
   size_t max_payload;
   struct sbuf sb;
+  struct mls_telemetry tel; /* the message being handled */
 };
 
 static void sb_reset(struct sbuf *b)
@@ -391,14 +392,18 @@ static void anomaly_event(struct svc *s, const struct mls_stream *st, double val
 
 static void fault_event(struct svc *s, const struct mls_stream *st, const struct ml_fault_event *e)
 {
-  char a[32], b[32], c[32];
+  /* One buffer per number of a call: num() writes into the one it gets. */
+  char a[32], b[32], c[32], d[32];
   s->c[C_FAULT]++;
   event_head(s, "sensor_fault", st, 1.0, e->value, e->ts_ms, ml_fault_name(e->kind));
   switch (e->kind) {
-  case ML_FAULT_RANGE:
+  case ML_FAULT_RANGE: {
+    struct ml_fault_config fc;
+    mls_fault_config(st->metric, &s->set->models, &fc);
     sb_printf(&s->sb, ",\"detail\":\"%s is outside the sensor's range %s..%s\",\"limit\":%s",
-              num(e->value, a), num(st->flt.cfg.min, b), num(st->flt.cfg.max, c), num(e->bound, c));
+              num(e->value, a), num(fc.min, b), num(fc.max, c), num(e->bound, d));
     break;
+  }
   case ML_FAULT_STUCK:
     sb_printf(&s->sb,
               ",\"detail\":\"%s unchanged for %" PRId64 " s (%" PRIu32
@@ -407,9 +412,11 @@ static void fault_event(struct svc *s, const struct mls_stream *st, const struct
     break;
   case ML_FAULT_SPIKE:
   default:
-    sb_printf(&s->sb, ",\"detail\":\"jump from %s to %s and back to %s, beyond %s\"",
-              num(e->before, a), num(e->value, b), num(e->after, c), num(e->jump, c));
-    sb_printf(&s->sb, ",\"before\":%s,\"after\":%s", num(e->before, a), num(e->after, b));
+    sb_printf(&s->sb,
+              ",\"detail\":\"jump from %s to %s and back to %s, beyond %s\",\"before\":%s,"
+              "\"after\":%s",
+              num(e->before, a), num(e->value, b), num(e->after, c), num(e->jump, d),
+              num(e->before, a), num(e->after, c));
     break;
   }
   event_send(s, st);
@@ -525,28 +532,28 @@ static void on_message(void *ud, const struct fd_mqtt_msg *msg)
            rc != 0 ? "not a topic of the v1/farm tree" : "not a telemetry topic");
     return;
   }
-  static struct mls_telemetry tel;
+  struct mls_telemetry *tel = &s->tel;
   enum mls_reject why;
   char detail[160];
-  if (mls_parse_telemetry(msg->payload, msg->len, s->max_payload, fd_wall_ms(), &tel, &why, detail,
+  if (mls_parse_telemetry(msg->payload, msg->len, s->max_payload, fd_wall_ms(), tel, &why, detail,
                           sizeof detail) != 0) {
     reject(s, why, msg->topic, detail);
     return;
   }
-  if (tel.synthetic) {
+  if (tel->synthetic) {
     /* Made up by a node without sensors: nothing real to learn or alert on. */
-    s->c[C_SYNTHETIC] += tel.n;
+    s->c[C_SYNTHETIC] += tel->n;
     return;
   }
-  for (size_t i = 0; i < tel.n; i++)
-    take_reading(s, &t, &tel, &tel.m[i]);
+  for (size_t i = 0; i < tel->n; i++)
+    take_reading(s, &t, tel, &tel->m[i]);
 }
 
 /* The retained status of a device: every metric's last reading, score,
  * active faults and forecast. */
 static void publish_status(struct svc *s, struct mls_device *d, int64_t now_wall)
 {
-  char a[32], b[32], c[32], e[32];
+  char a[32], b[32], c[32];
   struct sbuf *sb = &s->sb;
   sb_reset(sb);
   sb_printf(sb, "{\"ts\":%" PRId64 ",\"metrics\":{", now_wall);
@@ -572,9 +579,10 @@ static void publish_status(struct svc *s, struct mls_device *d, int64_t now_wall
       sb_printf(sb, ",\"forecast\":null}");
       continue;
     }
-    sb_printf(sb, ",\"forecast\":{\"step_s\":%" PRIu32 ",\"sigma\":%s,\"points\":[",
-              st->fc.cfg.step_s, num(ml_forecaster_sigma(&st->fc), a));
-    for (uint32_t h = 1; h <= st->fc.cfg.horizon; h++) {
+    const struct ml_forecaster_config *fc = &s->set->models.fc; /* every stream's */
+    sb_printf(sb, ",\"forecast\":{\"step_s\":%" PRIu32 ",\"sigma\":%s,\"points\":[", fc->step_s,
+              num(ml_forecaster_sigma(&st->fc), a));
+    for (uint32_t h = 1; h <= fc->horizon; h++) {
       int rc = ml_forecaster_predict(&st->fc, h, &f);
       assert(rc == 0);
       (void)rc;
@@ -591,7 +599,6 @@ static void publish_status(struct svc *s, struct mls_device *d, int64_t now_wall
             sb, ",\"frost\":{\"threshold\":%s,\"min\":%s,\"at\":%" PRId64 ",\"probability\":%.4f}",
             num(s->set->frost_c, b), num(r.at.value, c), r.at.ts_ms, r.probability);
     }
-    (void)e;
     sb_printf(sb, "}");
   }
   sb_printf(sb, "}}");

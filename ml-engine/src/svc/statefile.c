@@ -264,11 +264,11 @@ static int restore_record(const uint8_t *rec, size_t len, struct mls_table *t,
   /* Each model must accept the stream's next reading: none may be ahead of
    * the stream's last one (the record's parts are checked one by one, so
    * this can only fail for a crafted file). */
-  if (s->flt.started && s->flt.last_ts > (int64_t)last_ts) {
+  if (!ml_faults_accepts(&s->flt, (int64_t)last_ts + 1)) {
     ml_faults_init(&s->flt, &fcfg);
     reset = true;
   }
-  if (s->fc.started && s->fc.bucket > (int64_t)last_ts / ((int64_t)m->fc.step_s * 1000)) {
+  if (!ml_forecaster_accepts(&s->fc, (int64_t)last_ts)) {
     ml_forecaster_init(&s->fc, &m->fc);
     reset = true;
   }
