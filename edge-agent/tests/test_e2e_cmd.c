@@ -178,10 +178,25 @@ static void test_mqtt_commands(void **state)
   et_sub_publish(&f->obs, CMD, "{\"id\":\"bad id!\",\"name\":\"reboot\"}", false);
   et_sub_publish(&f->obs, CMD, "not json", false);
   et_sub_publish(&f->obs, CMD, "{\"id\":\"x\",\"id\":\"y\"}", false);
+  /* Oversized (BAD-INPUTS 15), and a device id outside [a-z0-9_-] in the
+   * topic (BAD-INPUTS 14): dropped before any parsing. */
+  static char huge[6000];
+  memset(huge, ' ', sizeof huge - 1);
+  static const char head[] = "{\"id\":\"c-9\",\"name\":\"reboot\"";
+  memcpy(huge, head, sizeof head - 1);
+  huge[sizeof huge - 2] = '}';
+  et_sub_publish(&f->obs, CMD, huge, false);
+  et_sub_publish(&f->obs, "v1/farm/s1/A1B2C3D4E5F6/cmd", "{\"id\":\"c-10\",\"name\":\"reboot\"}",
+                 false);
   et_farm_step(f, 500);
+  assert_int_equal(et_sub_count(&f->obs, "v1/farm/s1/A1B2C3D4E5F6/ack"), 0);
+  char none[64];
+  states(f, ACK, "c-9", none, sizeof none);
+  assert_string_equal(none, "");
   json_t *j = et_farm_api(f, "/api/status");
   json_t *cs = json_object_get(j, "commands");
-  assert_int_equal(json_integer_value(json_object_get(cs, "dropped")), 4);
+  assert_int_equal(json_integer_value(json_object_get(cs, "dropped")), 5);
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "mqtt"), "bad_topic")), 1);
   assert_int_equal(json_integer_value(json_object_get(cs, "duplicates")), 1);
   assert_int_equal(json_integer_value(json_object_get(cs, "executed")), 1);
   json_decref(j);

@@ -14,6 +14,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "farm.h"
 
@@ -314,6 +318,57 @@ static void test_tls_end_to_end(void **state)
   assert_int_equal(et_farm_stop(f, SIGTERM), 0);
 }
 
+/* Datagrams the agent sent to NOTIFY_SOCKET until timeout, appended to
+ * log (separated by "|"); returns how many said WATCHDOG=1. */
+static int notifications(int fd, int timeout_ms, char *log, size_t cap)
+{
+  int watchdogs = 0;
+  int64_t end = et_now_ms() + timeout_ms;
+  while (et_now_ms() < end) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 20) <= 0)
+      continue;
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+      continue;
+    buf[n] = '\0';
+    if (strstr(buf, "WATCHDOG=1"))
+      watchdogs++;
+    size_t l = strlen(log);
+    snprintf(log + l, cap - l, "%s|", buf);
+  }
+  return watchdogs;
+}
+
+/* systemd's side: READY=1 once up, WATCHDOG=1 at half the watchdog period
+ * from the loop, STOPPING=1 on SIGTERM (sd_notify(3), sd_watchdog_enabled(3)). */
+static void test_systemd_notify(void **state)
+{
+  struct et_farm *f = *state;
+  char path[FH_PATH + 16];
+  snprintf(path, sizeof path, "%s/notify", f->base);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  assert_true(strlen(path) < sizeof a.sun_path);
+  strcpy(a.sun_path, path);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  et_farm_env(f, "NOTIFY_SOCKET=%s", path);
+  et_farm_env(f, "WATCHDOG_USEC=200000");
+  et_farm_start(f);
+  static char log[16384];
+  log[0] = '\0';
+  int dogs = notifications(fd, 1500, log, sizeof log);
+  assert_non_null(strstr(log, "READY=1\nSTATUS=site s1"));
+  /* Every 100 ms for 1.5 s: leave room for a loaded machine. */
+  if (dogs < 8)
+    fail_msg("%d watchdog notifications in 1.5 s: %s", dogs, log);
+  assert_int_equal(et_farm_stop(f, SIGTERM), 0);
+  notifications(fd, 300, log, sizeof log);
+  assert_non_null(strstr(log, "STOPPING=1"));
+  close(fd);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -322,6 +377,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_broker_outage, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_cable_pulled, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_tls_end_to_end, setup_tls, teardown),
+      cmocka_unit_test_setup_teardown(test_systemd_notify, setup_plain, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
