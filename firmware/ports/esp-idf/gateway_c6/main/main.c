@@ -24,6 +24,15 @@
     "the USB Serial/JTAG port carries the protocol: put the console on UART0 (sdkconfig.defaults)"
 #endif
 
+/* With encryption every node keeps an encrypted entry of ESP-NOW's peer
+ * list (docs/firmware-gateway.md §5): the gateway core counts on all 17
+ * (HAL_RADIO_HW_PEERS_ENCRYPTED); ESP-IDF allows 7 unless told otherwise. */
+#if defined(CONFIG_FARM_ESPNOW_ENCRYPT) &&                                                         \
+    (!defined(CONFIG_ESP_WIFI_ESPNOW_MAX_ENCRYPT_NUM) ||                                           \
+     CONFIG_ESP_WIFI_ESPNOW_MAX_ENCRYPT_NUM < HAL_RADIO_HW_PEERS_ENCRYPTED)
+#error "encryption needs CONFIG_ESP_WIFI_ESPNOW_MAX_ENCRYPT_NUM=17 (sdkconfig.defaults)"
+#endif
+
 #define TAG "gateway"
 
 /* The board: the host link, and no sensors or outputs. The site's radio
