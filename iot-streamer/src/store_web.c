@@ -373,7 +373,7 @@ int st_web_tokens_purge(struct st_db *db, int64_t now)
 #define DEVICE_SELECT                                                                            \
   "SELECT d.device, d.site, d.first_seen, d.last_seen,"                                          \
   " CASE WHEN d.online IS NULL THEN NULL"                                                        \
-  " WHEN d.online AND d.last_seen >= $1 - 3 * COALESCE(d.interval_ms, 60000) THEN 1 ELSE 0 END," \
+  " WHEN d.online AND d.last_seen >= CAST($1 AS BIGINT) - 3 * COALESCE(d.interval_ms, 60000) THEN 1 ELSE 0 END," \
   " d.interval_ms, d.status, d.status_ts FROM devices d"
 #define DEVICE_COLS \
   "s:device,s:site,i:first_seen,i:last_seen,b:online,i:interval_ms,j:status,i:status_ts"
@@ -415,7 +415,7 @@ static int decorate_devices(struct st_db *db, json_t *arr, const char *only_devi
   struct st_param p = text_or_null(only_device);
   int rc = st_db_exec(db,
                       "SELECT device, metric, ts, value FROM latest"
-                      " WHERE $1 IS NULL OR device = $1 ORDER BY device, metric",
+                      " WHERE CAST($1 AS TEXT) IS NULL OR device = $1 ORDER BY device, metric",
                       &p, 1, latest_row, &c);
   if (c.oom)
     rc = FARM_ENOMEM;
@@ -445,7 +445,7 @@ static int decorate_devices(struct st_db *db, json_t *arr, const char *only_devi
 int st_web_devices(struct st_db *db, const char *site, int64_t now, json_t **out)
 {
   struct st_param p[] = {ST_I64(now), text_or_null(site)};
-  int rc = st_web_query_json(db, DEVICE_SELECT " WHERE $2 IS NULL OR d.site = $2 ORDER BY d.site, d.device",
+  int rc = st_web_query_json(db, DEVICE_SELECT " WHERE CAST($2 AS TEXT) IS NULL OR d.site = $2 ORDER BY d.site, d.device",
                              p, 2, DEVICE_COLS, out);
   if (rc == 0)
     rc = decorate_devices(db, *out, NULL);
@@ -508,7 +508,7 @@ int st_web_sites(struct st_db *db, int64_t now, json_t **out)
   int rc = st_web_query_json(
       db,
       "SELECT d.site, count(*),"
-      " sum(CASE WHEN d.online AND d.last_seen >= $1 - 3 * COALESCE(d.interval_ms, 60000)"
+      " sum(CASE WHEN d.online AND d.last_seen >= CAST($1 AS BIGINT) - 3 * COALESCE(d.interval_ms, 60000)"
       " THEN 1 ELSE 0 END), max(d.last_seen) FROM devices d GROUP BY d.site ORDER BY d.site",
       &p, 1, "s:site,i:devices,i:online,i:last_seen", &sites);
   if (rc != 0)
@@ -640,8 +640,8 @@ int st_web_events(struct st_db *db, const char *site, const char *device, const 
                          ST_I64(from),       ST_I64(to),           ST_I64(limit)};
   return st_web_query_json(db,
                            "SELECT id, site, device, ts, received_ts, type, body FROM events"
-                           " WHERE ($1 IS NULL OR site = $1) AND ($2 IS NULL OR device = $2)"
-                           " AND ($3 IS NULL OR type = $3) AND ts >= $4 AND ts < $5"
+                           " WHERE (CAST($1 AS TEXT) IS NULL OR site = $1) AND (CAST($2 AS TEXT) IS NULL OR device = $2)"
+                           " AND (CAST($3 AS TEXT) IS NULL OR type = $3) AND ts >= $4 AND ts < $5"
                            " ORDER BY ts DESC, id DESC LIMIT $6",
                            p, 6, "i:id,s:site,s:device,i:ts,i:received_ts,s:type,j:body", out);
 }
@@ -660,9 +660,9 @@ int st_web_alerts(struct st_db *db, const char *state, const char *device, int64
   struct st_param p[] = {active ? ST_NULLP : text_or_null(state), ST_I64(active),
                          text_or_null(device), ST_I64(limit)};
   return st_web_query_json(db,
-                           ALERT_SELECT " WHERE ($1 IS NULL OR state = $1)"
+                           ALERT_SELECT " WHERE (CAST($1 AS TEXT) IS NULL OR state = $1)"
                                         " AND ($2 = 0 OR state <> 'resolved')"
-                                        " AND ($3 IS NULL OR device = $3)"
+                                        " AND (CAST($3 AS TEXT) IS NULL OR device = $3)"
                                         " ORDER BY id DESC LIMIT $4",
                            p, 4, ALERT_COLS, out);
 }
@@ -799,7 +799,7 @@ int st_web_commands(struct st_db *db, const char *device, int64_t limit, json_t 
 {
   struct st_param p[] = {text_or_null(device), ST_I64(limit)};
   return st_web_query_json(db,
-                           CMD_SELECT " WHERE $1 IS NULL OR device = $1"
+                           CMD_SELECT " WHERE CAST($1 AS TEXT) IS NULL OR device = $1"
                                       " ORDER BY created_ts DESC, id LIMIT $2",
                            p, 2, CMD_COLS, out);
 }
