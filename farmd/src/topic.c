@@ -90,6 +90,10 @@ int fd_topic_parse(const char *topic, size_t len, struct fd_topic *out)
     out->kind = FD_TOPIC_ACK;
     return 0;
   }
+  if (KIND_IS("ml") && !is_edge) {
+    out->kind = FD_TOPIC_ML;
+    return 0;
+  }
 #undef KIND_IS
   return FARM_EUNKNOWN;
 }
@@ -119,6 +123,9 @@ int fd_topic_format(const struct fd_topic *t, char *buf, size_t cap)
     break;
   case FD_TOPIC_EDGE_COMMIT:
     kind = "commit";
+    break;
+  case FD_TOPIC_ML:
+    kind = "ml";
     break;
   }
   assert(kind);

@@ -37,6 +37,9 @@ static void test_valid_shapes(void **state)
   assert_int_equal(t.kind, FD_TOPIC_CMD);
   assert_int_equal(parse("v1/farm/s/d/ack", &t), 0);
   assert_int_equal(t.kind, FD_TOPIC_ACK);
+  assert_int_equal(parse("v1/farm/s/d/ml", &t), 0);
+  assert_int_equal(t.kind, FD_TOPIC_ML);
+  assert_int_equal(parse("v1/farm/s/edge/ml", &t), FARM_EUNKNOWN);
   assert_int_equal(parse("v1/farm/s/edge/status", &t), 0);
   assert_int_equal(t.kind, FD_TOPIC_EDGE_STATUS);
   assert_int_equal(parse("v1/farm/s/edge/commit", &t), 0);
@@ -113,7 +116,7 @@ static void test_format_roundtrip(void **state)
   (void)state;
   const char *topics[] = {"v1/farm/s1/a1b2c3d4e5f6/telemetry/env", "v1/farm/s1/d/status",
                           "v1/farm/s1/d/event", "v1/farm/s1/d/cmd", "v1/farm/s1/d/ack",
-                          "v1/farm/s1/edge/status", "v1/farm/s1/edge/commit"};
+                          "v1/farm/s1/d/ml", "v1/farm/s1/edge/status", "v1/farm/s1/edge/commit"};
   for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
     struct fd_topic t;
     char buf[FD_TOPIC_MAX];

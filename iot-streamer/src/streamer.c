@@ -401,7 +401,9 @@ static void on_message(void *ud, const struct fd_mqtt_msg *msg)
   case FD_TOPIC_CMD:
   case FD_TOPIC_ACK:
   case FD_TOPIC_EDGE_COMMIT:
-    /* Commands and their outcome are the web-gateway's; commits are ours. */
+  case FD_TOPIC_ML:
+    /* Commands and their outcome are the web-gateway's, model state is
+     * ml-engine's; commits are ours. */
     atomic_fetch_add(&s->m.ignored, 1);
     break;
   }

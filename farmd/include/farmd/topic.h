@@ -37,6 +37,7 @@ enum fd_topic_kind {
   FD_TOPIC_ACK,         /* device (not "edge") */
   FD_TOPIC_EDGE_STATUS, /* device == "edge" */
   FD_TOPIC_EDGE_COMMIT, /* device == "edge" */
+  FD_TOPIC_ML,          /* device (not "edge"): ml-engine's retained model state */
 };
 
 struct fd_topic {
