@@ -664,9 +664,12 @@ static void submit(struct ea_cmd *cm, enum ea_cmd_source src, const char *id, co
 
   uint32_t wire = state == EA_CMD_ACCEPTED ? new_wire(cm) : 0;
   if (insert(cm, id, wire, device, nm ? nm : "", args, src, state, err, now_ms, exp) != 0) {
+    /* Not stored, so not run: say so rather than go silent. */
     snprintf(res->error, sizeof res->error, "the command store failed");
     res->state = EA_CMD_FAILED;
     res->http_status = 503;
+    count_state(cm, EA_CMD_FAILED);
+    publish(cm, id, device, EA_CMD_FAILED, res->error, now_ms);
     return;
   }
   count_state(cm, state);
