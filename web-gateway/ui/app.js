@@ -108,7 +108,7 @@ function onLive(fn) { state.wsHandlers.add(fn); return fn; }
 // ---- views ----
 function setView(...kids) {
   const v = $('view');
-  v.replaceChildren(...kids);
+  v.replaceChildren(...kids.filter((k) => k !== null && k !== undefined));
 }
 function leaveView() {
   state.wsHandlers.clear();
@@ -192,7 +192,8 @@ function stepFor(span) {
 
 async function viewDevice(id) {
   const d = await api('GET', `/devices/${id}`);
-  const metrics = Object.keys(d.latest).sort();
+  // Temperature first when the node has it: what people look at most.
+  const metrics = Object.keys(d.latest).sort((a, b) => (b === 'temp_c') - (a === 'temp_c') || a.localeCompare(b));
   const metricSel = h('select', { id: 'metric' }, metrics.map((m) => h('option', { value: m }, m)));
   const rangeSel = h('select', { id: 'range' }, Object.keys(RANGES).map((r) => h('option', { value: r }, r)));
   const chartBox = h('div', { class: 'chart', id: 'chart' });
