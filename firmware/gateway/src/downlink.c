@@ -364,7 +364,7 @@ uint64_t gw__radio_deadline(const struct gw *g)
 
 /*
  * With encryption, a JOIN_ACK to p was delivered (docs/firmware-gateway.md
- * §5). Sent unencrypted (step 1), it reached the node's radio: the node
+ * §5.1). Sent unencrypted (step 1), it reached the node's radio: the node
  * read it and added the gateway as an encrypted peer, or had done so
  * already and dropped this clear frame, as ESP-NOW drops an unencrypted
  * frame from an encrypted peer, while still acknowledging it. Either way
@@ -505,7 +505,7 @@ static void on_join(struct gw *g, struct gw_peer *p, const uint8_t mac[HAL_MAC_L
   gw__rssi_update(p, rssi);
   p->last_seen_ms = now;
   /* A JOIN comes from a node without a gateway: with encryption, pairing
-   * starts from step 1, the clear JOIN_ACK (§5). */
+   * starts from step 1, the clear JOIN_ACK (§5.1). */
   bool rekey = g->cfg->encrypt && !p->unkeyed;
   if (g->cfg->encrypt)
     p->unkeyed = p->clear = true;

@@ -112,7 +112,7 @@ void gw__peers_flush(struct gw *g, uint64_t now, bool force);
 int gw__hw_ensure(struct gw *g, struct gw_peer *p, uint64_t now);
 /* With encryption, at boot: gives every loaded peer its slot, encrypted,
  * or unencrypted with a JOIN_ACK owed when its pairing was not confirmed
- * (docs/firmware-gateway.md §5). Peers beyond the encrypted slots are
+ * (docs/firmware-gateway.md §5.1). Peers beyond the encrypted slots are
  * logged: they cannot be heard. */
 void gw__peers_register(struct gw *g, uint64_t now);
 /* Feeds one RSSI sample into p's smoothed value. */

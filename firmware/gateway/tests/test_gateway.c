@@ -1563,7 +1563,7 @@ static void test_join_table_full(void **state)
   no_more_sends(c);
 }
 
-/* ---- encryption (docs/firmware-gateway.md §5) ----------------------------- */
+/* ---- encryption (docs/firmware-gateway.md §5.1) --------------------------- */
 
 static struct ctx *started_encrypted(void **state)
 {

@@ -72,7 +72,7 @@ struct gw_config {
   bool encrypt;               /* hardware peers use the port's LMK: at most
                                  HAL_RADIO_HW_PEERS_ENCRYPTED nodes, each
                                  keeping its slot; pairing as in
-                                 docs/firmware-gateway.md §5 */
+                                 docs/firmware-gateway.md §5.1 */
   uint16_t pair_boot_s;       /* 0..3600: open a pairing window this long at
                                  boot when the peer table is empty (first set-up
                                  without an edge); 0 never */
@@ -140,6 +140,7 @@ struct gw_peer {
   uint64_t hw_used_ms;   /* last send: the hardware slot cache is LRU */
   uint64_t tx_since_ms;
   uint64_t time_due_ms;
+  uint64_t join_due_ms;  /* next JOIN_ACK attempt */
   uint32_t boot, seq;    /* high-water mark of accepted (boot, seq) */
   int16_t rssi_x16;      /* smoothed RSSI, 1/16 dBm (gw_peer_rssi) */
   uint8_t mac[HAL_MAC_LEN];
@@ -150,18 +151,18 @@ struct gw_peer {
   bool hw;               /* holds a radio hardware peer slot */
   uint8_t tx;            /* what is on the air to it (internal kind), 0 none */
   bool need_join_ack;    /* a JOIN_ACK is owed, from join_due_ms on */
-  bool hw_enc;           /* its hardware slot is encrypted */
-  /* With encryption (docs/firmware-gateway.md §5): unkeyed until the node
-   * is known to hold the gateway as an encrypted peer (persisted in the
-   * record's kind), and clear while its slot stays unencrypted so that the
-   * node, which has no key for the gateway yet, can read the JOIN_ACK. */
-  bool unkeyed;
-  bool clear;
-  uint8_t join_fails;    /* JOIN_ACK attempts failed in a row: the backoff */
-  uint64_t join_due_ms;
   uint8_t time_left;     /* TIME attempts still allowed, 0 = none pending */
   bool dirty_meta;       /* identity changed: written at once */
   bool dirty_mark;       /* mark changed: written within persist_ms */
+  bool hw_enc;           /* its hardware slot is encrypted */
+  /* With encryption (docs/firmware-gateway.md §5.1): unkeyed until the
+   * node is known to hold the gateway as an encrypted peer (persisted in
+   * the record's kind), and clear while its slot stays unencrypted so that
+   * the node, which has no key for the gateway yet, can read the
+   * JOIN_ACK. */
+  bool unkeyed;
+  bool clear;
+  uint8_t join_fails;    /* JOIN_ACK attempts failed in a row: the backoff */
 };
 
 /* A command from the edge until the node has answered it (internal). */

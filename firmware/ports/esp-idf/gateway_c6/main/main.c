@@ -25,7 +25,7 @@
 #endif
 
 /* With encryption every node keeps an encrypted entry of ESP-NOW's peer
- * list (docs/firmware-gateway.md §5): the gateway core counts on all 17
+ * list (docs/firmware-gateway.md §5.1): the gateway core counts on all 17
  * (HAL_RADIO_HW_PEERS_ENCRYPTED); ESP-IDF allows 7 unless told otherwise. */
 #if defined(CONFIG_FARM_ESPNOW_ENCRYPT) &&                                                         \
     (!defined(CONFIG_ESP_WIFI_ESPNOW_MAX_ENCRYPT_NUM) ||                                           \
