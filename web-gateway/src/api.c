@@ -348,7 +348,7 @@ static bool authenticate(struct ctx *c, bool allow_query)
         refuse_auth(c, "invalid session", true);
         return false;
       }
-      snprintf(tok, sizeof tok, "%s", v);
+      snprintf(tok, sizeof tok, "%.47s", v);
       c->by_cookie = true;
     } else if (allow_query) {
       int n = qparam(c->rq, "token", v, sizeof v);
@@ -357,7 +357,7 @@ static bool authenticate(struct ctx *c, bool allow_query)
         return false;
       }
       if (n >= 0)
-        snprintf(tok, sizeof tok, "%s", v);
+        snprintf(tok, sizeof tok, "%.47s", v);
     }
   }
   if (!tok[0]) {

@@ -327,7 +327,7 @@ static int load_dir(struct wg_http *h, const char *dir, const char *prefix, int 
       if (depth == 0 && strcmp(e->d_name, "node_modules") != 0 &&
           strcmp(e->d_name, "tests") != 0) {
         char sub[160];
-        snprintf(sub, sizeof sub, "%s/%s", prefix, e->d_name);
+        snprintf(sub, sizeof sub, "%.60s/%.60s", prefix, e->d_name);
         rc = load_dir(h, full, sub, 1);
       }
       continue;
@@ -351,7 +351,7 @@ static int load_dir(struct wg_http *h, const char *dir, const char *prefix, int 
       rc = FARM_ENOMEM;
       break;
     }
-    snprintf(u->path, sizeof u->path, "%s/%s", prefix, e->d_name);
+    snprintf(u->path, sizeof u->path, "%.60s/%.60s", prefix, e->d_name);
     u->type = type_of(e->d_name);
     h->nfiles++;
   }

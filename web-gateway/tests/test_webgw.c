@@ -161,8 +161,7 @@ static int group_teardown(void **state)
 {
   (void)state;
   wgt_edge_stop(edge);
-  wgt_stop(&w);
-  return 0;
+  return wgt_stop(&w);
 }
 
 /* ---- tests ---- */
@@ -531,7 +530,9 @@ static void test_users_tokens_roles(void **state)
                    422);
   o = get_ok("/api/v1/users");
   assert_int_equal(json_array_size(json_object_get(o, "users")), 2);
-  assert_null(strstr(json_dumps(o, 0), "argon2")); /* never the hash */
+  char *dump = json_dumps(o, 0);
+  assert_null(strstr(dump, "argon2")); /* never the hash */
+  free(dump);
   json_decref(o);
 
   char vtok[64];

@@ -95,6 +95,7 @@ int main(int argc, char **argv)
     fh_dump_log(&w.gateway, 3000);
   printf("ui test: commands answered by the edge: %d\n", wgt_edge_commands(e));
   wgt_edge_stop(e);
-  wgt_stop(&w);
+  if (wgt_stop(&w) != 0 && status == 0)
+    status = 1;
   return status;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_admin.h"
 
 struct command {
   const char *name;
@@ -19,6 +20,9 @@ static const struct command commands[] = {
     {"frame", cmd_frame},
     {"codec", cmd_codec},
     {"msg", cmd_msg},
+    {"sites", cmd_admin},     {"devices", cmd_admin}, {"device", cmd_admin},
+    {"telemetry", cmd_admin}, {"cmd", cmd_admin},     {"alerts", cmd_admin},
+    {"ack", cmd_admin},       {"events", cmd_admin},  {"rules", cmd_admin},
 };
 
 static const char usage[] =
@@ -36,6 +40,10 @@ static const char usage[] =
     "  msg decode [--format F]   frame stream -> one JSON line per valid\n"
     "                            message (default format msgpack)\n"
     "\n"
+    "Administration through web-gateway's API ('farmctl devices --help'):\n"
+    "  [--url URL] [--token TOKEN] [--json] sites | devices | device | telemetry |\n"
+    "  cmd | alerts | ack | events | rules\n"
+    "\n"
     "Run 'farmctl <command> --help' for the details of a command.\n"
     "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n";
 
@@ -47,6 +55,9 @@ int main(int argc, char **argv)
     fputs(usage, stdout);
     return EXIT_OK;
   }
+  /* Global options of the admin commands come before the command word. */
+  if (strncmp(argv[1], "--", 2) == 0)
+    return cmd_admin(argc - 1, argv + 1);
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (strcmp(argv[1], commands[i].name) == 0)
       return commands[i].run(argc - 1, argv + 1);

@@ -248,10 +248,14 @@ void wgt_start(struct wgt *w, const char *backend, const char *const *env)
   wgt_start_gateway(w, env);
 }
 
-void wgt_stop(struct wgt *w)
+int wgt_stop(struct wgt *w)
 {
-  if (w->gateway.pid)
-    fh_stop(&w->gateway, SIGTERM, 10000);
+  int rc = 0;
+  if (w->gateway.pid && fh_stop(&w->gateway, SIGTERM, 10000) != 0) {
+    fprintf(stderr, "web-gateway did not exit cleanly\n");
+    fh_dump_log(&w->gateway, 8000);
+    rc = -1;
+  }
   if (w->streamer.pid)
     fh_stop(&w->streamer, SIGTERM, 10000);
   if (w->pg.proc.pid)
@@ -260,6 +264,7 @@ void wgt_stop(struct wgt *w)
   if (!getenv("WGT_KEEP"))
     fh_rmtree(w->base);
   curl_global_cleanup();
+  return rc;
 }
 
 /* ---- the scripted edge ---- */

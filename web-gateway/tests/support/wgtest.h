@@ -34,8 +34,10 @@ void wgt_start(struct wgt *w, const char *backend, const char *const *env);
 /* Starts only the gateway again (after wgt_stop_gateway), same port. */
 void wgt_start_gateway(struct wgt *w, const char *const *env);
 void wgt_stop_gateway(struct wgt *w);
-/* Stops everything and removes the temporary tree. */
-void wgt_stop(struct wgt *w);
+/* Stops everything and removes the temporary tree. Returns 0, or -1 when
+ * the gateway did not exit cleanly (a crash, a sanitizer report: its log
+ * is printed). */
+int wgt_stop(struct wgt *w);
 
 /* The scripted edge of site "north". */
 struct wgt_edge;
