@@ -340,6 +340,18 @@ void gw__radio_timers(struct gw *g, uint64_t now)
   gw__radio_pump(g, now);
 }
 
+/* True when mac is a peer in pairing step 1, to which only the JOIN_ACK
+ * goes: what else waits for it is not due before that is done. */
+static bool held(const struct gw *g, const uint8_t mac[HAL_MAC_LEN])
+{
+  for (size_t i = 0; i < GW_MAX_PEERS; i++) {
+    const struct gw_peer *p = &g->peers[i];
+    if (p->used && p->clear && mac_eq(p->mac, mac))
+      return true;
+  }
+  return false;
+}
+
 uint64_t gw__radio_deadline(const struct gw *g)
 {
   uint64_t t = UINT64_MAX;
@@ -349,14 +361,15 @@ uint64_t gw__radio_deadline(const struct gw *g)
       continue;
     if (p->tx != GW__TX_NONE && p->tx_since_ms + g->cfg->send_timeout_ms < t)
       t = p->tx_since_ms + g->cfg->send_timeout_ms;
-    if (p->tx == GW__TX_NONE && p->time_left > 0 && p->time_due_ms < t)
+    if (p->tx == GW__TX_NONE && p->time_left > 0 && !p->clear && p->time_due_ms < t)
       t = p->time_due_ms;
     if (p->tx == GW__TX_NONE && p->need_join_ack && p->join_due_ms < t)
       t = p->join_due_ms;
   }
   for (size_t i = 0; i < GW_MAX_CMDS; i++) {
     const struct gw_cmd *c = &g->cmds[i];
-    if ((c->state == GW__CMD_QUEUED || c->state == GW__CMD_WAIT) && c->due_ms < t)
+    if ((c->state == GW__CMD_WAIT || (c->state == GW__CMD_QUEUED && !held(g, c->mac))) &&
+        c->due_ms < t)
       t = c->due_ms;
   }
   return t;
@@ -425,13 +438,15 @@ void gw_on_radio_sent(struct gw *g, const uint8_t mac[HAL_MAC_LEN], bool deliver
  * than taken for a replay; a JOIN of an older boot is accepted only inside
  * a pairing window, where an operator re-pairs a node that lost its NVS.
  * With encryption, a node whose pairing was confirmed in this boot does not
- * JOIN again in it: such a JOIN is a replay, and answering it would put the
- * node's slot back in clear, where its encrypted frames are lost. */
+ * JOIN again in it: outside a window such a JOIN is taken for a replay, since
+ * answering it would put the node's slot back in clear, where its encrypted
+ * frames are lost. Inside one it may be a node whose NVS was erased and whose
+ * counter came back to the same boot. */
 static bool above_mark(const struct gw *g, const struct gw_peer *p,
                        const struct fp_radio_header *h, uint64_t now)
 {
   if (h->type == FP_RADIO_JOIN && h->boot == p->boot)
-    return p->unkeyed || !g->cfg->encrypt;
+    return p->unkeyed || !g->cfg->encrypt || pairing(g, now);
   if (h->type == FP_RADIO_JOIN)
     return h->boot > p->boot || pairing(g, now);
   return h->boot > p->boot || (h->boot == p->boot && h->seq > p->seq);

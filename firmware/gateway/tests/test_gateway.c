@@ -1677,7 +1677,11 @@ static void test_encrypted_join_ack_retried(void **state)
   assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
   sent(c, MAC_A, false);
   edge_cmd(c, 7, MAC_A, "relay.set", 1);
+  edge_time_sync(c, 8, 1732646400000u);
   skip_msgs(c);
+  /* The command and the TIME wait for the JOIN_ACK, and so does the
+   * gateway's next wake-up. */
+  assert_int_equal(gw_next_deadline(&c->gw), hal_clock_ms(&c->port) + c->cfg.retry_ms);
   uint64_t wait = c->cfg.retry_ms;
   for (int attempt = 0; attempt < 8; attempt++) {
     advance(c, wait - 1);
@@ -1700,16 +1704,21 @@ static void test_encrypted_join_ack_retried(void **state)
   assert_int_equal(stats(c).radio_fail, 10);
   advance(c, wait);
   assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
-  /* Delivered at last: the encrypted JOIN_ACK, then the waiting command. */
+  assert_int_equal(gw_next_deadline(&c->gw), hal_clock_ms(&c->port) + c->cfg.send_timeout_ms);
+  /* Delivered at last: the encrypted JOIN_ACK, then the waiting TIME and
+   * command. */
   sent(c, MAC_A, true);
   const struct send_view *s = next_send(c);
   assert_int_equal(s->m.type, FP_RADIO_JOIN_ACK);
   assert_true(fake_hw_encrypted(&c->port, MAC_A));
   sent(c, MAC_A, true);
+  assert_false(gw_peer_find(&c->gw, MAC_A)->unkeyed);
+  s = next_send(c);
+  assert_int_equal(s->m.type, FP_RADIO_TIME);
+  sent(c, MAC_A, true);
   s = next_send(c);
   assert_int_equal(s->m.type, FP_RADIO_CMD);
   assert_int_equal(s->m.u.cmd.id, 7);
-  assert_false(gw_peer_find(&c->gw, MAC_A)->unkeyed);
 }
 
 /* With encryption every node keeps an encrypted slot: 17 nodes pair, the
@@ -1796,18 +1805,31 @@ static void test_encrypted_restart_mid_pairing(void **state)
   assert_int_equal(record_kind(c, MAC_A), 1);
 }
 
-/* A confirmed node does not JOIN again in the same boot: such a JOIN is a
- * replay and must not put its slot back in clear. A JOIN of a new boot (a
- * node that lost its pairing) starts the pairing again. */
+/* A confirmed node does not JOIN again in the same boot: outside a pairing
+ * window such a JOIN is a replay and must not put its slot back in clear. A
+ * JOIN of a new boot (a node that lost its pairing), or of the same boot
+ * inside a window (NVS erased, counter back to that boot), starts the
+ * pairing again. */
 static void test_encrypted_join_replay(void **state)
 {
   struct ctx *c = started_encrypted(state);
   edge_pair_begin(c, 1, 60);
   pair_node_encrypted(c, MAC_A, 3);
+  edge_simple(c, FP_MSG_PAIR_END, 2);
   node_join(c, MAC_A, 3, "1.0.0", "greenhouse-2/north");
   assert_int_equal(stats(c).replay, 1);
   no_more_sends(c);
   assert_true(fake_hw_encrypted(&c->port, MAC_A));
+  edge_pair_begin(c, 3, 60);
+  node_join(c, MAC_A, 3, "1.0.0", "greenhouse-2/north");
+  assert_int_equal(stats(c).replay, 1);
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  assert_false(fake_hw_encrypted(&c->port, MAC_A));
+  sent(c, MAC_A, true);
+  assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
+  sent(c, MAC_A, true);
+  assert_false(gw_peer_find(&c->gw, MAC_A)->unkeyed);
+  edge_simple(c, FP_MSG_PAIR_END, 4);
   node_join(c, MAC_A, 4, "1.0.0", "greenhouse-2/north");
   assert_int_equal(stats(c).replay, 1);
   assert_int_equal(next_send(c)->m.type, FP_RADIO_JOIN_ACK);
