@@ -8,7 +8,10 @@
  * key and the byte at fault. Checks that both directions make (ranges,
  * name patterns, metric limits) live in small shared functions so encode
  * can never emit what decode rejects; the ones the radio payloads need too
- * are exported to radio.c through msg_internal.h (fp__ names).
+ * are exported to radio.c through msg_internal.h (fp__ names). MessagePack
+ * telemetry, nearly all of the traffic, also has fast paths in both
+ * directions (tel_encode_fast, tel_fast) that give the same results as the
+ * general code; builds for size leave them out (FP__FAST, internal.h).
  */
 #include "fp/msg.h"
 
@@ -90,7 +93,6 @@ static const uint8_t key_lens[K_COUNT] = {
 
 struct type_spec {
   const char *name;
-  uint8_t name_len;  /* strlen(name), for the encoder */
   uint32_t allowed;  /* keys this type reads; others are skipped */
   uint32_t required; /* keys that must be present */
 };
@@ -98,31 +100,28 @@ struct type_spec {
 #define UP_REQ (B(K_T) | B(K_GSEQ))
 #define DOWN_REQ (B(K_T) | B(K_ID))
 
-/* A type's wire name and its length. */
-#define TYPE(s) s, sizeof s - 1
-
 static const struct type_spec specs[FP_MSG_TYPE_COUNT] = {
-  [FP_MSG_HELLO] = {TYPE("hello"), 0,
+  [FP_MSG_HELLO] = {"hello", 0,
                     UP_REQ | B(K_MAC) | B(K_FW) | B(K_CH) | B(K_PEERS) |
                       B(K_BOOT)},
-  [FP_MSG_TEL] = {TYPE("tel"), B(K_SYN),
+  [FP_MSG_TEL] = {"tel", B(K_SYN),
                   UP_REQ | B(K_MAC) | B(K_RSSI) | B(K_BOOT) | B(K_SEQ) |
                     B(K_UP_MS) | B(K_V)},
-  [FP_MSG_EVT] = {TYPE("evt"), B(K_BOOT) | B(K_SEQ) | B(K_ARGS),
+  [FP_MSG_EVT] = {"evt", B(K_BOOT) | B(K_SEQ) | B(K_ARGS),
                   UP_REQ | B(K_MAC) | B(K_NAME)},
-  [FP_MSG_PEER] = {TYPE("peer"), B(K_ASSET) | B(K_RSSI) | B(K_FW),
+  [FP_MSG_PEER] = {"peer", B(K_ASSET) | B(K_RSSI) | B(K_FW),
                    UP_REQ | B(K_MAC) | B(K_STATE)},
-  [FP_MSG_ACK] = {TYPE("ack"), B(K_ERR), UP_REQ | B(K_ID) | B(K_OK) | B(K_STAGE)},
-  [FP_MSG_PONG] = {TYPE("pong"), 0, UP_REQ | B(K_ID) | B(K_UP_MS)},
-  [FP_MSG_LOG] = {TYPE("log"), 0, UP_REQ | B(K_LVL) | B(K_MSG)},
-  [FP_MSG_STATS] = {TYPE("stats"), 0, UP_REQ | B(K_V)},
-  [FP_MSG_RX] = {TYPE("rx"), 0, UP_REQ},
-  [FP_MSG_CMD] = {TYPE("cmd"), B(K_ARGS), DOWN_REQ | B(K_MAC) | B(K_NAME)},
-  [FP_MSG_SET_MAC] = {TYPE("cfg:set_mac"), 0, DOWN_REQ | B(K_MAC)},
-  [FP_MSG_TIME_SYNC] = {TYPE("time_sync"), 0, DOWN_REQ | B(K_TS)},
-  [FP_MSG_PAIR_BEGIN] = {TYPE("pair_begin"), 0, DOWN_REQ | B(K_DURATION_S)},
-  [FP_MSG_PAIR_END] = {TYPE("pair_end"), 0, DOWN_REQ},
-  [FP_MSG_PING] = {TYPE("ping"), 0, DOWN_REQ},
+  [FP_MSG_ACK] = {"ack", B(K_ERR), UP_REQ | B(K_ID) | B(K_OK) | B(K_STAGE)},
+  [FP_MSG_PONG] = {"pong", 0, UP_REQ | B(K_ID) | B(K_UP_MS)},
+  [FP_MSG_LOG] = {"log", 0, UP_REQ | B(K_LVL) | B(K_MSG)},
+  [FP_MSG_STATS] = {"stats", 0, UP_REQ | B(K_V)},
+  [FP_MSG_RX] = {"rx", 0, UP_REQ},
+  [FP_MSG_CMD] = {"cmd", B(K_ARGS), DOWN_REQ | B(K_MAC) | B(K_NAME)},
+  [FP_MSG_SET_MAC] = {"cfg:set_mac", 0, DOWN_REQ | B(K_MAC)},
+  [FP_MSG_TIME_SYNC] = {"time_sync", 0, DOWN_REQ | B(K_TS)},
+  [FP_MSG_PAIR_BEGIN] = {"pair_begin", 0, DOWN_REQ | B(K_DURATION_S)},
+  [FP_MSG_PAIR_END] = {"pair_end", 0, DOWN_REQ},
+  [FP_MSG_PING] = {"ping", 0, DOWN_REQ},
 };
 
 /* What a value of each key must be, for FARM_ETYPE messages. */
@@ -304,69 +303,17 @@ static int vrssi(struct fp_msg_error *v, int8_t rssi)
 }
 
 /*
- * Entry names are checked eight bytes at a time ("SWAR": SIMD within a
- * register, in portable C): the array of FP_MSG_KEY_MAX + 1 bytes is read
- * as two 64-bit words with the first byte most significant, and each of
- * these gives a mask with the top bit of every byte lane set where the
- * lane has some property. For a lane of y = x & 0x7f (no carry can cross
- * into the next lane, as the sums stay below 0x100):
- *   y >= c   when  y + (0x80 - c)  sets the top bit;
- *   y != 0   when  y + 0x7f        sets the top bit.
- */
-#define LANES(b) (UINT64_C(0x0101010101010101) * (b))
-#define TOP LANES(0x80)
-
-/* Lanes of x holding a byte of a name, [a-z0-9_]. */
-static inline uint64_t name_lanes(uint64_t x)
-{
-  uint64_t y = x & LANES(0x7f);
-  uint64_t az = (y + LANES(0x80 - 'a')) & ~(y + LANES(0x80 - 'z' - 1));
-  uint64_t digit = (y + LANES(0x80 - '0')) & ~(y + LANES(0x80 - '9' - 1));
-  uint64_t under = ~((y ^ LANES('_')) + LANES(0x7f));
-  return (az | digit | under) & ~x & TOP; /* and not above 0x7f */
-}
-
-/* Lanes of x holding 0x00. */
-static inline uint64_t nul_lanes(uint64_t x)
-{
-  return ~((x & LANES(0x7f)) + LANES(0x7f)) & ~x & TOP;
-}
-
-/*
- * The number of name bytes at the start of word x: the lanes before its
- * first NUL when they are all name bytes (8 when x has no NUL and all its
- * lanes are), else -1. Spreading the first NUL's bit down over the lanes
- * after it leaves exactly the lanes before it; counting them is a multiply
- * that sums the lanes into the top byte.
- */
-static inline int name_prefix(uint64_t x)
-{
-  uint64_t after = nul_lanes(x);
-  after |= after >> 8;
-  after |= after >> 16;
-  after |= after >> 32;
-  uint64_t before = TOP & ~after;
-  if ((name_lanes(x) & before) != before)
-    return -1;
-  return (int)(((before >> 7) * LANES(1)) >> 56);
-}
-
-/*
  * The length of an entry name (a metric, counter or argument name) held in
  * an array of FP_MSG_KEY_MAX + 1 bytes, when it is NUL-terminated there and
- * matches 1..15 of [a-z0-9_]; 0 otherwise. It does the work of memchr,
- * name_ok and strlen in a few dozen instructions without a branch per byte.
+ * matches 1..15 of [a-z0-9_]; 0 otherwise. One pass does the work of
+ * memchr, name_ok and strlen.
  */
 static size_t entry_name_len(const char *s)
 {
-  _Static_assert(FP_MSG_KEY_MAX + 1 == 16, "an entry name array is two words");
-  const uint8_t *p = (const uint8_t *)s;
-  int n = name_prefix(fp__ld64(p));
-  if (n == 8) {
-    int m = name_prefix(fp__ld64(p + 8));
-    n = m >= 0 && m < 8 ? 8 + m : -1; /* no NUL in 16 bytes: not a name */
-  }
-  return n > 0 ? (size_t)n : 0;
+  size_t i = 0;
+  while (i < FP_MSG_KEY_MAX && name_char((uint8_t)s[i]))
+    i++;
+  return i > 0 && s[i] == '\0' ? i : 0;
 }
 
 /*
@@ -601,216 +548,55 @@ int fp_msg_validate(const struct fp_msg *m, struct fp_msg_error *err)
 /* ------------------------------------------------------------------ */
 /* Encoding                                                           */
 
-/*
- * The encoder's writes, a key (or an entry name) and its value at a time.
- * For MessagePack the forms a message uses are stored straight into the
- * buffer after one capacity check for the pair, with the number encoders
- * the writer itself uses (internal.h); the written length is updated once
- * per pair, as every write would otherwise wait for it to round-trip
- * through memory. When a pair might not fit, after an error, and for CBOR,
- * the items go through fp_write_*, which writes exactly what fits and keeps
- * the writer's sticky error.
- */
-
-/* The short strings of a message (keys, names) are copied inline. */
-static inline void copy_bytes(uint8_t *dst, const char *src, size_t n)
+static void put_key(struct fp_writer *w, enum key k)
 {
-  if (n <= 16)
-    fp__copy_short(dst, src, n);
-  else
-    memcpy(dst, src, n);
-}
-
-/* Text items the fast path writes: fixstr, at most 31 bytes. */
-#define MP_FIXSTR_MAX 31
-
-/*
- * Reserves room for a fixstr name of n bytes and up to value_max bytes of
- * value, writes the name, and returns where the value goes; NULL (nothing
- * written) when the fast path does not apply.
- */
-static inline uint8_t *mp_pair(struct fp_writer *w, const char *name, size_t n,
-                               size_t value_max)
-{
-  struct fp_mp_writer *mw = &w->u.mp;
-  if (w->codec != FP_CODEC_MSGPACK || mw->err != 0 || n > MP_FIXSTR_MAX ||
-      mw->cap - mw->len < 1 + n + value_max)
-    return NULL;
-  uint8_t *p = mw->buf + mw->len;
-  p[0] = (uint8_t)(0xa0 | n); /* fixstr */
-  copy_bytes(p + 1, name, n);
-  return p + 1 + n;
-}
-
-/* Ends a pair of the fast path at end. */
-static inline void mp_done(struct fp_writer *w, const uint8_t *end)
-{
-  w->u.mp.len = (size_t)(end - w->u.mp.buf);
-}
-
-static void put_pair_uint(struct fp_writer *w, const char *name, size_t n,
-                          uint64_t u)
-{
-  uint8_t *p = mp_pair(w, name, n, FP__MP_NUM_MAX);
-  if (p == NULL) {
-    fp_write_str(w, name, n);
-    fp_write_uint(w, u);
-    return;
-  }
-  mp_done(w, p + fp__mp_put_uint(p, u));
-}
-
-static void put_pair_int(struct fp_writer *w, const char *name, size_t n,
-                         int64_t i)
-{
-  uint8_t *p = mp_pair(w, name, n, FP__MP_NUM_MAX);
-  if (p == NULL) {
-    fp_write_str(w, name, n);
-    fp_write_int(w, i);
-    return;
-  }
-  mp_done(w, p + fp__mp_put_int(p, i));
-}
-
-static void put_pair_float(struct fp_writer *w, const char *name, size_t n,
-                           double f)
-{
-  uint8_t *p = mp_pair(w, name, n, FP__MP_NUM_MAX);
-  if (p == NULL) {
-    fp_write_str(w, name, n);
-    fp_write_float(w, f);
-    return;
-  }
-  mp_done(w, p + fp__mp_put_float(p, f));
-}
-
-static void put_pair_bool(struct fp_writer *w, const char *name, size_t n,
-                          bool b)
-{
-  uint8_t *p = mp_pair(w, name, n, 1);
-  if (p == NULL) {
-    fp_write_str(w, name, n);
-    fp_write_bool(w, b);
-    return;
-  }
-  *p++ = b ? 0xc3 : 0xc2;
-  mp_done(w, p);
-}
-
-/* Text of vn bytes, valid UTF-8 (validated, or a word of the schema). */
-static void put_pair_str(struct fp_writer *w, const char *name, size_t n,
-                         const char *v, size_t vn)
-{
-  uint8_t *p = vn <= MP_FIXSTR_MAX ? mp_pair(w, name, n, 1 + vn) : NULL;
-  if (p == NULL) {
-    fp_write_str(w, name, n);
-    fp_write_str(w, v, vn);
-    return;
-  }
-  *p++ = (uint8_t)(0xa0 | vn);
-  copy_bytes(p, v, vn);
-  mp_done(w, p + vn);
-}
-
-/* A key and the head of its map of `count` pairs. */
-static void put_pair_map(struct fp_writer *w, const char *name, size_t n,
-                         unsigned count)
-{
-  uint8_t *p = count <= 15 ? mp_pair(w, name, n, 1) : NULL;
-  if (p == NULL) {
-    fp_write_str(w, name, n);
-    fp_write_map(w, count);
-    return;
-  }
-  *p++ = (uint8_t)(0x80 | count); /* fixmap */
-  mp_done(w, p);
+  fp_write_str(w, key_names[k], key_lens[k]);
 }
 
 static void put_uint(struct fp_writer *w, enum key k, uint64_t u)
 {
-  put_pair_uint(w, key_names[k], key_lens[k], u);
-}
-
-static void put_int(struct fp_writer *w, enum key k, int64_t i)
-{
-  put_pair_int(w, key_names[k], key_lens[k], i);
-}
-
-static void put_bool(struct fp_writer *w, enum key k, bool b)
-{
-  put_pair_bool(w, key_names[k], key_lens[k], b);
-}
-
-/* A string field of the struct, validated. */
-static void put_str(struct fp_writer *w, enum key k, const char *s)
-{
-  put_pair_str(w, key_names[k], key_lens[k], s, strlen(s));
+  put_key(w, k);
+  fp_write_uint(w, u);
 }
 
 static void put_mac(struct fp_writer *w, const uint8_t *mac)
 {
-  uint8_t *p = mp_pair(w, key_names[K_MAC], key_lens[K_MAC], 2 + FP_MAC_LEN);
-  if (p == NULL) {
-    fp_write_str(w, key_names[K_MAC], key_lens[K_MAC]);
-    fp_write_bin(w, mac, FP_MAC_LEN);
-    return;
-  }
-  p[0] = 0xc4; /* bin 8 */
-  p[1] = FP_MAC_LEN;
-  memcpy(p + 2, mac, FP_MAC_LEN);
-  mp_done(w, p + 2 + FP_MAC_LEN);
+  put_key(w, K_MAC);
+  fp_write_bin(w, mac, FP_MAC_LEN);
 }
 
-/* args and v with the name lengths validation found (lens). */
-static void put_args(struct fp_writer *w, const struct fp_arg *args, unsigned n,
-                     const uint8_t *lens)
+void fp__put_args(struct fp_writer *w, const struct fp_arg *args, unsigned n)
 {
-  put_pair_map(w, key_names[K_ARGS], key_lens[K_ARGS], n);
+  put_key(w, K_ARGS);
+  fp_write_map(w, n);
   for (unsigned i = 0; i < n; i++) {
-    const struct fp_arg *a = &args[i];
-    switch (a->kind) {
+    fp_write_cstr(w, args[i].key);
+    switch (args[i].kind) {
     case FP_ARG_INT:
-      put_pair_int(w, a->key, lens[i], a->v.i);
+      fp_write_int(w, args[i].v.i);
       break;
     case FP_ARG_FLOAT:
-      put_pair_float(w, a->key, lens[i], a->v.f);
+      fp_write_float(w, args[i].v.f);
       break;
     case FP_ARG_BOOL:
-      put_pair_bool(w, a->key, lens[i], a->v.b);
+      fp_write_bool(w, args[i].v.b);
       break;
     case FP_ARG_STR:
-      put_pair_str(w, a->key, lens[i], a->v.s, strlen(a->v.s));
+      fp_write_cstr(w, args[i].v.s);
       break;
     }
   }
 }
 
-static void put_metrics(struct fp_writer *w, const struct fp_metric *v,
-                        unsigned n, const uint8_t *lens)
-{
-  put_pair_map(w, key_names[K_V], key_lens[K_V], n);
-  for (unsigned i = 0; i < n; i++)
-    put_pair_float(w, v[i].name, lens[i], v[i].value);
-}
-
-/* The radio encoder's entry points: the caller has validated the entries. */
-void fp__put_args(struct fp_writer *w, const struct fp_arg *args, unsigned n)
-{
-  uint8_t lens[FP_MSG_MAX_ARGS];
-  assert(n <= FP_MSG_MAX_ARGS);
-  for (unsigned i = 0; i < n; i++)
-    lens[i] = (uint8_t)strlen(args[i].key);
-  put_args(w, args, n, lens);
-}
-
 void fp__put_metrics(struct fp_writer *w, const struct fp_metric *v,
                      unsigned n)
 {
-  uint8_t lens[FP_MSG_MAX_METRICS];
-  assert(n <= FP_MSG_MAX_METRICS);
-  for (unsigned i = 0; i < n; i++)
-    lens[i] = (uint8_t)strlen(v[i].name);
-  put_metrics(w, v, n, lens);
+  put_key(w, K_V);
+  fp_write_map(w, n);
+  for (unsigned i = 0; i < n; i++) {
+    fp_write_cstr(w, v[i].name);
+    fp_write_float(w, v[i].value);
+  }
 }
 
 static const char *const stage_names[] = {"gw", "node"};
@@ -818,8 +604,7 @@ static const char *const state_names[] = {"joined", "updated", "removed"};
 
 /* Writes the pairs after `t`: exactly pair_count(m) - 1 of them, which
  * the map head has announced. */
-static void put_body(struct fp_writer *w, const struct fp_msg *m,
-                     const uint8_t *lens)
+static void put_body(struct fp_writer *w, const struct fp_msg *m)
 {
   bool up = fp_msg_is_uplink(m->type) || m->type == FP_MSG_RX;
   if (up)
@@ -828,7 +613,8 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m,
   case FP_MSG_HELLO: {
     const struct fp_msg_hello *h = &m->u.hello;
     put_mac(w, h->mac);
-    put_str(w, K_FW, h->fw);
+    put_key(w, K_FW);
+    fp_write_cstr(w, h->fw);
     put_uint(w, K_CH, h->ch);
     put_uint(w, K_PEERS, h->peers);
     put_uint(w, K_BOOT, h->boot);
@@ -837,50 +623,60 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m,
   case FP_MSG_TEL: {
     const struct fp_msg_tel *t = &m->u.tel;
     put_mac(w, t->mac);
-    put_int(w, K_RSSI, t->rssi);
+    put_key(w, K_RSSI);
+    fp_write_int(w, t->rssi);
     put_uint(w, K_BOOT, t->boot);
     put_uint(w, K_SEQ, t->seq);
     put_uint(w, K_UP_MS, t->up_ms);
-    put_metrics(w, t->v, t->n_metrics, lens);
+    fp__put_metrics(w, t->v, t->n_metrics);
     if (t->syn) {
-      put_bool(w, K_SYN, true);
+      put_key(w, K_SYN);
+      fp_write_bool(w, true);
     }
     break;
   }
   case FP_MSG_EVT: {
     const struct fp_msg_evt *e = &m->u.evt;
     put_mac(w, e->mac);
-    put_str(w, K_NAME, e->name);
+    put_key(w, K_NAME);
+    fp_write_cstr(w, e->name);
     if (e->has_boot)
       put_uint(w, K_BOOT, e->boot);
     if (e->has_seq)
       put_uint(w, K_SEQ, e->seq);
     if (e->n_args > 0)
-      put_args(w, e->args, e->n_args, lens);
+      fp__put_args(w, e->args, e->n_args);
     break;
   }
   case FP_MSG_PEER: {
     const struct fp_msg_peer *p = &m->u.peer;
     put_mac(w, p->mac);
-    put_str(w, K_STATE, state_names[p->state]);
+    put_key(w, K_STATE);
+    fp_write_cstr(w, state_names[p->state]);
     if (p->asset[0] != '\0') {
-      put_str(w, K_ASSET, p->asset);
+      put_key(w, K_ASSET);
+      fp_write_cstr(w, p->asset);
     }
     if (p->has_rssi) {
-      put_int(w, K_RSSI, p->rssi);
+      put_key(w, K_RSSI);
+      fp_write_int(w, p->rssi);
     }
     if (p->fw[0] != '\0') {
-      put_str(w, K_FW, p->fw);
+      put_key(w, K_FW);
+      fp_write_cstr(w, p->fw);
     }
     break;
   }
   case FP_MSG_ACK: {
     const struct fp_msg_ack *a = &m->u.ack;
     put_uint(w, K_ID, m->id);
-    put_bool(w, K_OK, a->ok);
-    put_str(w, K_STAGE, stage_names[a->stage]);
+    put_key(w, K_OK);
+    fp_write_bool(w, a->ok);
+    put_key(w, K_STAGE);
+    fp_write_cstr(w, stage_names[a->stage]);
     if (a->err[0] != '\0') {
-      put_str(w, K_ERR, a->err);
+      put_key(w, K_ERR);
+      fp_write_cstr(w, a->err);
     }
     break;
   }
@@ -890,13 +686,17 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m,
     break;
   case FP_MSG_LOG:
     put_uint(w, K_LVL, m->u.log.lvl);
-    put_str(w, K_MSG, m->u.log.msg);
+    put_key(w, K_MSG);
+    fp_write_cstr(w, m->u.log.msg);
     break;
   case FP_MSG_STATS: {
     const struct fp_msg_stats *s = &m->u.stats;
-    put_pair_map(w, key_names[K_V], key_lens[K_V], s->n_counters);
-    for (unsigned i = 0; i < s->n_counters; i++)
-      put_pair_uint(w, s->v[i].name, lens[i], s->v[i].value);
+    put_key(w, K_V);
+    fp_write_map(w, s->n_counters);
+    for (unsigned i = 0; i < s->n_counters; i++) {
+      fp_write_cstr(w, s->v[i].name);
+      fp_write_uint(w, s->v[i].value);
+    }
     break;
   }
   case FP_MSG_RX:
@@ -905,9 +705,10 @@ static void put_body(struct fp_writer *w, const struct fp_msg *m,
     const struct fp_msg_cmd *c = &m->u.cmd;
     put_uint(w, K_ID, m->id);
     put_mac(w, c->mac);
-    put_str(w, K_NAME, c->name);
+    put_key(w, K_NAME);
+    fp_write_cstr(w, c->name);
     if (c->n_args > 0)
-      put_args(w, c->args, c->n_args, lens);
+      fp__put_args(w, c->args, c->n_args);
     break;
   }
   case FP_MSG_SET_MAC:
@@ -968,6 +769,85 @@ static unsigned pair_count(const struct fp_msg *m)
   return 0;
 }
 
+#if FP__FAST
+/*
+ * Fast path: MessagePack telemetry, the encoder's side of tel_fast. When
+ * the buffer can hold the largest tel, the message is written with a cursor
+ * held in a local and no capacity check per item; the bytes are those
+ * put_body writes (the same number encoders, internal.h). TEL_MAX: the map
+ * head, every key with its widest value, and 16 metrics of 15-byte names
+ * with float 64 values.
+ */
+#define TEL_MAX                                                            \
+  (1 + (2 + 4) + (5 + 5) + (4 + 2 + FP_MAC_LEN) + (5 + 2) + (5 + 5) +      \
+   (4 + 5) + (6 + 9) + (2 + 3) + (4 + 1) +                                 \
+   FP_MSG_MAX_METRICS * (1 + FP_MSG_KEY_MAX + 9))
+_Static_assert(TEL_MAX <= FP_MSG_MAX_ENCODED, "a tel fits FP_MSG_MAX_ENCODED");
+
+/* fixstr (msgpack spec: 0xa0 | n) of n <= 31 bytes; returns its end. */
+static inline uint8_t *mp_str(uint8_t *p, const char *s, size_t n)
+{
+  p[0] = (uint8_t)(0xa0 | n);
+  memcpy(p + 1, s, n);
+  return p + 1 + n;
+}
+
+static inline uint8_t *mp_key(uint8_t *p, enum key k)
+{
+  return mp_str(p, key_names[k], key_lens[k]);
+}
+
+/* A map head of n <= 65535 pairs: fixmap (0x80 | n) up to 15, else map 16
+ * (0xde and a big-endian count), as fp_mp_write_map writes it. */
+static inline uint8_t *mp_map(uint8_t *p, unsigned n)
+{
+  if (n <= 15) {
+    *p++ = (uint8_t)(0x80 | n);
+  } else {
+    *p++ = 0xde;
+    *p++ = (uint8_t)(n >> 8);
+    *p++ = (uint8_t)n;
+  }
+  return p;
+}
+
+static void tel_encode_fast(const struct fp_msg *m, const uint8_t *lens,
+                            uint8_t *buf, size_t *out_len)
+{
+  const struct fp_msg_tel *t = &m->u.tel;
+  uint8_t *p = buf;
+  p = mp_map(p, pair_count(m));
+  p = mp_key(p, K_T);
+  p = mp_str(p, "tel", 3);
+  p = mp_key(p, K_GSEQ);
+  p += fp__mp_put_uint(p, m->gseq);
+  p = mp_key(p, K_MAC);
+  *p++ = 0xc4; /* bin 8 */
+  *p++ = FP_MAC_LEN;
+  memcpy(p, t->mac, FP_MAC_LEN);
+  p += FP_MAC_LEN;
+  p = mp_key(p, K_RSSI);
+  p += fp__mp_put_int(p, t->rssi);
+  p = mp_key(p, K_BOOT);
+  p += fp__mp_put_uint(p, t->boot);
+  p = mp_key(p, K_SEQ);
+  p += fp__mp_put_uint(p, t->seq);
+  p = mp_key(p, K_UP_MS);
+  p += fp__mp_put_uint(p, t->up_ms);
+  p = mp_key(p, K_V);
+  p = mp_map(p, t->n_metrics);
+  for (unsigned i = 0; i < t->n_metrics; i++) {
+    p = mp_str(p, t->v[i].name, lens[i]);
+    p += fp__mp_put_float(p, t->v[i].value);
+  }
+  if (t->syn) {
+    p = mp_key(p, K_SYN);
+    *p++ = 0xc3; /* true */
+  }
+  *out_len = (size_t)(p - buf);
+}
+#endif
+
 int fp_msg_encode(const struct fp_msg *m, enum fp_codec c, uint8_t *buf,
                   size_t cap, size_t *out_len)
 {
@@ -976,12 +856,18 @@ int fp_msg_encode(const struct fp_msg *m, enum fp_codec c, uint8_t *buf,
   int rc = validate(&scratch, m, lens);
   if (rc != 0)
     return rc;
+#if FP__FAST
+  if (c == FP_CODEC_MSGPACK && m->type == FP_MSG_TEL && cap >= TEL_MAX) {
+    tel_encode_fast(m, lens, buf, out_len);
+    return 0;
+  }
+#endif
   struct fp_writer w;
   fp_writer_init(&w, c, buf, cap);
   fp_write_map(&w, pair_count(m));
-  put_pair_str(&w, key_names[K_T], key_lens[K_T], specs[m->type].name,
-               specs[m->type].name_len);
-  put_body(&w, m, lens);
+  put_key(&w, K_T);
+  fp_write_cstr(&w, specs[m->type].name);
+  put_body(&w, m);
   rc = fp_writer_error(&w);
   if (rc != 0)
     return rc;
@@ -1172,17 +1058,6 @@ static const uint16_t clear_size[FP_MSG_TYPE_COUNT] = {
   [FP_MSG_PING] = 0,
 };
 
-/*
- * MessagePack fast path (fp__mp_take_* in internal.h): when the next item
- * has the form the encoder emits, it is taken straight from the buffer and
- * the caller goes on to its checks as if fp_read had returned that item;
- * otherwise (and always for CBOR) the caller reads it with fp_read, which
- * handles every other form and every error. The checks after the read are
- * the same code either way.
- */
-#define TAKE(d, form, out) \
-  ((d)->r.codec == FP_CODEC_MSGPACK && fp__mp_take_##form(&(d)->r.u.mp, out))
-
 /* Reads the value of a known key: reader errors are charged to the key. */
 static int read_value(struct fp__dec *d, const char *key, struct fp_item *it,
                       size_t *off)
@@ -1197,23 +1072,20 @@ static int read_value(struct fp__dec *d, const char *key, struct fp_item *it,
 int fp__dec_uint(struct fp__dec *d, const char *key, uint64_t min,
                  uint64_t max, const char *range, uint64_t *out)
 {
-  size_t off = fp_reader_pos(&d->r);
-  uint64_t u;
-  if (!TAKE(d, uint, &u)) {
-    struct fp_item it;
-    int rc = read_value(d, key, &it, &off);
-    if (rc != 0)
-      return rc;
-    if (it.kind == FP_NEGINT)
+  struct fp_item it;
+  size_t off;
+  int rc = read_value(d, key, &it, &off);
+  if (rc != 0)
+    return rc;
+  if (it.kind == FP_UINT) {
+    if (it.v.u < min || it.v.u > max)
       return fail(d, FARM_ERANGE, key, off, "", range);
-    if (it.kind != FP_UINT)
-      return fail(d, FARM_ETYPE, key, off, "", "unsigned integer");
-    u = it.v.u;
+    *out = it.v.u;
+    return 0;
   }
-  if (u < min || u > max)
+  if (it.kind == FP_NEGINT)
     return fail(d, FARM_ERANGE, key, off, "", range);
-  *out = u;
-  return 0;
+  return fail(d, FARM_ETYPE, key, off, "", "unsigned integer");
 }
 
 static int get_u32(struct fp__dec *d, enum key k, uint32_t *out)
@@ -1227,15 +1099,8 @@ static int get_u32(struct fp__dec *d, enum key k, uint32_t *out)
 
 static int get_rssi(struct fp__dec *d, int8_t *out)
 {
-  size_t off = fp_reader_pos(&d->r);
-  int v;
-  if (TAKE(d, small_int, &v)) {
-    if (v < FP_MSG_RSSI_MIN || v > FP_MSG_RSSI_MAX)
-      return fail(d, FARM_ERANGE, "rssi", off, "", X_RSSI);
-    *out = (int8_t)v;
-    return 0;
-  }
   struct fp_item it;
+  size_t off;
   int rc = read_value(d, "rssi", &it, &off);
   if (rc != 0)
     return rc;
@@ -1257,8 +1122,6 @@ static int get_rssi(struct fp__dec *d, int8_t *out)
 
 int fp__dec_bool(struct fp__dec *d, const char *key, bool *out)
 {
-  if (TAKE(d, bool, out))
-    return 0;
   struct fp_item it;
   size_t off;
   int rc = read_value(d, key, &it, &off);
@@ -1271,22 +1134,9 @@ int fp__dec_bool(struct fp__dec *d, const char *key, bool *out)
 }
 
 /*
- * Text already read: min..max bytes, no NUL (a C string would silently cut
- * it). UTF-8 validity is the reader's job.
+ * A text item already read: definite length, min..max bytes, no NUL (a C
+ * string would silently cut it). UTF-8 validity is the reader's job.
  */
-static int check_text(struct fp__dec *d, const char *key, const char *in,
-                      struct fp_bytes t, size_t off, size_t min, size_t max,
-                      const char *range)
-{
-  if (t.len < min || t.len > max)
-    return fail(d, FARM_ERANGE, key, off, in, range);
-  if (t.len > 0 && memchr(t.ptr, '\0', t.len))
-    return fail(d, FARM_EINVAL, key, off, in, X_NO_NUL);
-  return 0;
-}
-
-/* An item already read that must be definite-length text, then as
- * check_text. */
 static int check_str(struct fp__dec *d, const char *key, const char *in,
                      const struct fp_item *it, size_t off, size_t min,
                      size_t max, const char *range)
@@ -1295,66 +1145,47 @@ static int check_str(struct fp__dec *d, const char *key, const char *in,
     return fail(d, FARM_ETYPE, key, off, in, "text");
   if (it->indefinite)
     return fail(d, FARM_EUNSUPPORTED, key, off, in, "definite-length text");
-  return check_text(d, key, in, it->v.bytes, off, min, max, range);
-}
-
-/* Reads the value of a known key that must be definite-length text. */
-static int read_text(struct fp__dec *d, const char *key, struct fp_bytes *t,
-                     size_t *off)
-{
-  *off = fp_reader_pos(&d->r);
-  if (TAKE(d, str, t))
-    return 0;
-  struct fp_item it;
-  int rc = read_value(d, key, &it, off);
-  if (rc != 0)
-    return rc;
-  if (it.kind != FP_STR)
-    return fail(d, FARM_ETYPE, key, *off, "", "text");
-  if (it.indefinite)
-    return fail(d, FARM_EUNSUPPORTED, key, *off, "", "definite-length text");
-  *t = it.v.bytes;
+  if (it->v.bytes.len < min || it->v.bytes.len > max)
+    return fail(d, FARM_ERANGE, key, off, in, range);
+  if (it->v.bytes.len > 0 && memchr(it->v.bytes.ptr, '\0', it->v.bytes.len))
+    return fail(d, FARM_EINVAL, key, off, in, X_NO_NUL);
   return 0;
 }
 
-static void copy_text(char *dst, struct fp_bytes t)
+static void copy_str(char *dst, const struct fp_item *it)
 {
-  if (t.len > 0)
-    memcpy(dst, t.ptr, t.len);
-  dst[t.len] = '\0';
+  if (it->v.bytes.len > 0)
+    memcpy(dst, it->v.bytes.ptr, it->v.bytes.len);
+  dst[it->v.bytes.len] = '\0';
 }
 
 int fp__dec_str(struct fp__dec *d, const char *key, size_t min, size_t max,
                 const char *range, char *dst)
 {
-  struct fp_bytes t;
+  struct fp_item it;
   size_t off;
-  int rc = read_text(d, key, &t, &off);
+  int rc = read_value(d, key, &it, &off);
   if (rc == 0)
-    rc = check_text(d, key, "", t, off, min, max, range);
+    rc = check_str(d, key, "", &it, off, min, max, range);
   if (rc == 0)
-    copy_text(dst, t);
+    copy_str(dst, &it);
   return rc;
 }
 
 static int get_mac(struct fp__dec *d, uint8_t *mac)
 {
-  size_t off = fp_reader_pos(&d->r);
-  struct fp_bytes b;
-  if (!TAKE(d, bin, &b)) {
-    struct fp_item it;
-    int rc = read_value(d, "mac", &it, &off);
-    if (rc != 0)
-      return rc;
-    if (it.kind != FP_BIN)
-      return fail(d, FARM_ETYPE, "mac", off, "", key_types[K_MAC]);
-    if (it.indefinite)
-      return fail(d, FARM_EUNSUPPORTED, "mac", off, "", "definite-length bytes");
-    b = it.v.bytes;
-  }
-  if (b.len != FP_MAC_LEN)
+  struct fp_item it;
+  size_t off;
+  int rc = read_value(d, "mac", &it, &off);
+  if (rc != 0)
+    return rc;
+  if (it.kind != FP_BIN)
+    return fail(d, FARM_ETYPE, "mac", off, "", key_types[K_MAC]);
+  if (it.indefinite)
+    return fail(d, FARM_EUNSUPPORTED, "mac", off, "", "definite-length bytes");
+  if (it.v.bytes.len != FP_MAC_LEN)
     return fail(d, FARM_ERANGE, "mac", off, "", X_MAC);
-  memcpy(mac, b.ptr, FP_MAC_LEN);
+  memcpy(mac, it.v.bytes.ptr, FP_MAC_LEN);
   if (d->m->type == FP_MSG_SET_MAC && !mac_unicast(mac))
     return fail(d, FARM_ERANGE, "mac", off, "", X_UNICAST);
   return 0;
@@ -1362,15 +1193,16 @@ static int get_mac(struct fp__dec *d, uint8_t *mac)
 
 int fp__dec_cmd_name(struct fp__dec *d, char *dst)
 {
-  struct fp_bytes t;
+  struct fp_item it;
   size_t off;
-  int rc = read_text(d, "name", &t, &off);
+  int rc = read_value(d, "name", &it, &off);
   if (rc == 0)
-    rc = check_text(d, "name", "", t, off, 0, SIZE_MAX, "");
-  if (rc == 0 && !name_ok(t.ptr, t.len, FP_MSG_NAME_MAX, true))
+    rc = check_str(d, "name", "", &it, off, 0, SIZE_MAX, "");
+  if (rc == 0 &&
+      !name_ok(it.v.bytes.ptr, it.v.bytes.len, FP_MSG_NAME_MAX, true))
     rc = fail(d, FARM_EINVAL, "name", off, "", X_CMD_NAME);
   if (rc == 0)
-    copy_text(dst, t);
+    copy_str(dst, &it);
   return rc;
 }
 
@@ -1378,25 +1210,19 @@ int fp__dec_cmd_name(struct fp__dec *d, char *dst)
 static int get_map_head(struct fp__dec *d, enum key k, uint64_t min, uint64_t max,
                         const char *range, unsigned *count)
 {
-  size_t off = fp_reader_pos(&d->r);
-  unsigned n;
-  if (!TAKE(d, map, &n)) {
-    struct fp_item it;
-    int rc = read_value(d, key_names[k], &it, &off);
-    if (rc != 0)
-      return rc;
-    if (it.kind != FP_MAP)
-      return fail(d, FARM_ETYPE, key_names[k], off, "", key_types[k]);
-    if (it.indefinite)
-      return fail(d, FARM_EUNSUPPORTED, key_names[k], off, "",
-                  "definite-length map");
-    if (it.v.count > max)
-      return fail(d, FARM_ERANGE, key_names[k], off, "", range);
-    n = (unsigned)it.v.count;
-  }
-  if (n < min || n > max)
+  struct fp_item it;
+  size_t off;
+  int rc = read_value(d, key_names[k], &it, &off);
+  if (rc != 0)
+    return rc;
+  if (it.kind != FP_MAP)
+    return fail(d, FARM_ETYPE, key_names[k], off, "", key_types[k]);
+  if (it.indefinite)
+    return fail(d, FARM_EUNSUPPORTED, key_names[k], off, "",
+                "definite-length map");
+  if (it.v.count < min || it.v.count > max)
     return fail(d, FARM_ERANGE, key_names[k], off, "", range);
-  *count = n;
+  *count = (unsigned)it.v.count;
   return 0;
 }
 
@@ -1412,19 +1238,16 @@ static int get_entry_name(struct fp__dec *d, enum key k, char *dst,
 {
   const char *container = key_names[k];
   size_t off = fp_reader_pos(&d->r);
-  struct fp_bytes t;
-  if (!TAKE(d, str, &t)) {
-    struct fp_item it;
-    int rc = fp_read(&d->r, &it);
-    if (rc != 0)
-      return rfail(d, rc, container, "");
-    if (it.kind != FP_STR)
-      return fail(d, FARM_ETYPE, container, off, "", "text keys");
-    if (it.indefinite)
-      return fail(d, FARM_EUNSUPPORTED, container, off, "",
-                  "definite-length text");
-    t = it.v.bytes;
-  }
+  struct fp_item it;
+  int rc = fp_read(&d->r, &it);
+  if (rc != 0)
+    return rfail(d, rc, container, "");
+  if (it.kind != FP_STR)
+    return fail(d, FARM_ETYPE, container, off, "", "text keys");
+  if (it.indefinite)
+    return fail(d, FARM_EUNSUPPORTED, container, off, "",
+                "definite-length text");
+  struct fp_bytes t = it.v.bytes;
   if (t.len == 0 || t.len > FP_MSG_KEY_MAX)
     return fail(d, FARM_EINVAL, container, off, "", X_ENTRY_NAME);
   for (size_t i = 0; i < t.len; i++) {
@@ -1454,14 +1277,12 @@ int fp__dec_metrics(struct fp__dec *d, struct fp_metric *v, uint8_t *n_metrics)
     if (rc != 0)
       return rc;
     size_t off = fp_reader_pos(&d->r);
-    if (!TAKE(d, float, &mt->value)) {
-      struct fp_item it;
-      rc = fp_read(&d->r, &it);
-      if (rc != 0)
-        return rfail(d, rc, mt->name, "v");
-      if (fp_item_to_double(&it, &mt->value) != 0)
-        return fail(d, FARM_ETYPE, mt->name, off, "v", X_NUMBER);
-    }
+    struct fp_item it;
+    rc = fp_read(&d->r, &it);
+    if (rc != 0)
+      return rfail(d, rc, mt->name, "v");
+    if (fp_item_to_double(&it, &mt->value) != 0)
+      return fail(d, FARM_ETYPE, mt->name, off, "v", X_NUMBER);
     const char *expected = "";
     rc = metric_check(names[i].ptr, names[i].len, mt->value, &expected);
     if (rc != 0)
@@ -1484,8 +1305,6 @@ static int get_counters(struct fp__dec *d, struct fp_msg_stats *s)
     if (rc != 0)
       return rc;
     size_t off = fp_reader_pos(&d->r);
-    if (TAKE(d, uint, &ct->value))
-      continue;
     struct fp_item it;
     rc = fp_read(&d->r, &it);
     if (rc != 0)
@@ -1540,7 +1359,7 @@ int fp__dec_args(struct fp__dec *d, struct fp_arg *args, uint8_t *n_args)
                      X_ARG_STR);
       if (rc != 0)
         return rc;
-      copy_text(a->v.s, it.v.bytes);
+      copy_str(a->v.s, &it);
       break;
     default:
       return fail(d, FARM_ETYPE, a->key, off, "args", X_ARG_VALUE);
@@ -1553,13 +1372,18 @@ int fp__dec_args(struct fp__dec *d, struct fp_arg *args, uint8_t *n_args)
 static int get_enum(struct fp__dec *d, enum key k, const char *const *words,
                     unsigned n_words, const char *range, unsigned *out)
 {
-  struct fp_bytes t;
+  struct fp_item it;
   size_t off;
-  int rc = read_text(d, key_names[k], &t, &off);
+  int rc = read_value(d, key_names[k], &it, &off);
   if (rc != 0)
     return rc;
+  if (it.kind != FP_STR)
+    return fail(d, FARM_ETYPE, key_names[k], off, "", "text");
+  if (it.indefinite)
+    return fail(d, FARM_EUNSUPPORTED, key_names[k], off, "",
+                "definite-length text");
   for (unsigned i = 0; i < n_words; i++) {
-    if (t.len == strlen(words[i]) && memcmp(t.ptr, words[i], t.len) == 0) {
+    if (fp_item_is_str(&it, words[i])) {
       *out = i;
       return 0;
     }
@@ -1684,10 +1508,8 @@ static int get_field(struct fp__dec *d, enum key k)
 /* Reads a key of the message map: definite-length text. */
 int fp__dec_key(struct fp__dec *d, struct fp_bytes *key, size_t *off)
 {
-  *off = fp_reader_pos(&d->r);
-  if (TAKE(d, str, key))
-    return 0;
   struct fp_item it;
+  *off = fp_reader_pos(&d->r);
   int rc = fp_read(&d->r, &it);
   if (rc != 0)
     return rfail(d, rc, "", "");
@@ -1702,12 +1524,16 @@ int fp__dec_key(struct fp__dec *d, struct fp_bytes *key, size_t *off)
 /* Reads the value of `t` and resolves the type. */
 static int get_type(struct fp__dec *d)
 {
-  struct fp_bytes t;
+  struct fp_item it;
   size_t off;
-  int rc = read_text(d, "t", &t, &off);
+  int rc = read_value(d, "t", &it, &off);
   if (rc != 0)
     return rc;
-  if (type_lookup(t.ptr, t.len, &d->m->type) != 0)
+  if (it.kind != FP_STR)
+    return fail(d, FARM_ETYPE, "t", off, "", "text");
+  if (it.indefinite)
+    return fail(d, FARM_EUNSUPPORTED, "t", off, "", "definite-length text");
+  if (type_lookup(it.v.bytes.ptr, it.v.bytes.len, &d->m->type) != 0)
     return fail(d, FARM_EUNKNOWN, "t", off, "", "a message type");
   return 0;
 }
@@ -1750,6 +1576,7 @@ static int find_type(struct fp__dec *d, const uint8_t *buf, size_t len,
   return 0;
 }
 
+#if FP__FAST
 /*
  * Fast path: MessagePack telemetry. tel is the message every node sends
  * every few seconds, so nearly all of what the edge decodes. This decoder
@@ -1866,6 +1693,7 @@ static bool tel_fast(const uint8_t *buf, size_t len, struct fp_msg *m)
   }
   return c.p == c.end && (specs[FP_MSG_TEL].required & ~seen) == 0;
 }
+#endif
 
 int fp_msg_decode(const uint8_t *buf, size_t len, enum fp_codec c,
                   struct fp_msg *out, struct fp_msg_error *err)
@@ -1883,8 +1711,10 @@ int fp_msg_decode(const uint8_t *buf, size_t len, enum fp_codec c,
   d.err->expected = "";
   if (len == 0)
     return fail(&d, FARM_EEMPTY, "", 0, "", "");
+#if FP__FAST
   if (c == FP_CODEC_MSGPACK && tel_fast(buf, len, out))
     return 0;
+#endif
   out->gseq = 0;
   out->id = 0;
   fp_reader_init(&d.r, c, buf, len);

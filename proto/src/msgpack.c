@@ -63,8 +63,28 @@ enum {
 #define MP_EXT_TIMESTAMP (-1)
 #define MP_NSEC_MAX 999999999u
 
-/* Every multi-byte msgpack field is big-endian: fp__ld* and fp__st* in
- * internal.h. */
+/* ---- big-endian helpers (every multi-byte msgpack field is big-endian;
+ * the loads, which the message decoder shares, are in internal.h) ---- */
+
+static inline void st16(uint8_t *p, uint16_t v)
+{
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+
+static inline void st32(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static inline void st64(uint8_t *p, uint64_t v)
+{
+  st32(p, (uint32_t)(v >> 32));
+  st32(p + 4, (uint32_t)v);
+}
 
 /* Two's complement reinterpretation without implementation-defined casts. */
 static inline int64_t u64_to_i64(uint64_t x)
@@ -137,56 +157,142 @@ int fp_mp_write_bool(struct fp_mp_writer *w, bool b)
   return 0;
 }
 
-/* Numbers: the shortest form, from the encoders shared with the message
- * layer (internal.h). */
+/*
+ * Numbers: encoded into a scratch head by the encoders the message
+ * encoder's fast path shares (internal.h), then reserved at their exact
+ * size, so a writer fails with FARM_ENOSPC only when the item itself does
+ * not fit.
+ */
+size_t fp__mp_put_uint(uint8_t *p, uint64_t u)
+{
+  if (u <= 0x7f) { /* positive fixint */
+    p[0] = (uint8_t)u;
+    return 1;
+  }
+  if (u <= UINT8_MAX) {
+    p[0] = MP_UINT8;
+    p[1] = (uint8_t)u;
+    return 2;
+  }
+  if (u <= UINT16_MAX) {
+    p[0] = MP_UINT16;
+    st16(p + 1, (uint16_t)u);
+    return 3;
+  }
+  if (u <= UINT32_MAX) {
+    p[0] = MP_UINT32;
+    st32(p + 1, (uint32_t)u);
+    return 5;
+  }
+  p[0] = MP_UINT64;
+  st64(p + 1, u);
+  return 9;
+}
+
+size_t fp__mp_put_int(uint8_t *p, int64_t i)
+{
+  if (i >= 0)
+    return fp__mp_put_uint(p, (uint64_t)i);
+  /* Conversions of negative values to unsigned types are defined modulo
+   * 2^N (C11 6.3.1.3), which is exactly the two's complement field. */
+  if (i >= -32) { /* negative fixint 0xe0..0xff */
+    p[0] = (uint8_t)i;
+    return 1;
+  }
+  if (i >= INT8_MIN) {
+    p[0] = MP_INT8;
+    p[1] = (uint8_t)i;
+    return 2;
+  }
+  if (i >= INT16_MIN) {
+    p[0] = MP_INT16;
+    st16(p + 1, (uint16_t)i);
+    return 3;
+  }
+  if (i >= INT32_MIN) {
+    p[0] = MP_INT32;
+    st32(p + 1, (uint32_t)i);
+    return 5;
+  }
+  p[0] = MP_INT64;
+  st64(p + 1, (uint64_t)i);
+  return 9;
+}
+
+static size_t put_f32(uint8_t *p, float f)
+{
+  uint32_t bits;
+  memcpy(&bits, &f, sizeof bits);
+  p[0] = MP_FLOAT32;
+  st32(p + 1, bits);
+  return 5;
+}
+
+static size_t put_f64(uint8_t *p, double f)
+{
+  uint64_t bits;
+  memcpy(&bits, &f, sizeof bits);
+  p[0] = MP_FLOAT64;
+  st64(p + 1, bits);
+  return 9;
+}
+
+size_t fp__mp_put_float(uint8_t *p, double f)
+{
+  /* float32 when nothing is lost: a finite value is narrowed only inside
+   * float's range, where the conversion is defined (C11 6.3.1.5); NaN and
+   * the infinities exist in float32 (IEEE 754 binary32). */
+  bool f32;
+  if (f >= -FLT_MAX && f <= FLT_MAX)
+    f32 = (double)(float)f == f;
+  else
+    f32 = isnan(f) || isinf(f);
+  return f32 ? put_f32(p, (float)f) : put_f64(p, f);
+}
+
+/* Appends a number encoded in a scratch head of n bytes. */
+static int write_head(struct fp_mp_writer *w, const uint8_t *head, size_t n)
+{
+  uint8_t *p = reserve(w, n, 0);
+  if (p == NULL)
+    return w->err;
+  memcpy(p, head, n);
+  return 0;
+}
+
 int fp_mp_write_uint(struct fp_mp_writer *w, uint64_t u)
 {
   assert(w != NULL);
-  uint8_t *p = reserve(w, fp__mp_uint_size(u), 0);
-  if (p == NULL)
-    return w->err;
-  fp__mp_put_uint(p, u);
-  return 0;
+  uint8_t head[FP__MP_NUM_MAX];
+  return write_head(w, head, fp__mp_put_uint(head, u));
 }
 
 int fp_mp_write_int(struct fp_mp_writer *w, int64_t i)
 {
   assert(w != NULL);
-  uint8_t *p = reserve(w, fp__mp_int_size(i), 0);
-  if (p == NULL)
-    return w->err;
-  fp__mp_put_int(p, i);
-  return 0;
+  uint8_t head[FP__MP_NUM_MAX];
+  return write_head(w, head, fp__mp_put_int(head, i));
 }
 
 int fp_mp_write_f32(struct fp_mp_writer *w, float f)
 {
   assert(w != NULL);
-  uint8_t *p = reserve(w, 5, 0);
-  if (p == NULL)
-    return w->err;
-  fp__mp_put_f32(p, f);
-  return 0;
+  uint8_t head[FP__MP_NUM_MAX];
+  return write_head(w, head, put_f32(head, f));
 }
 
 int fp_mp_write_f64(struct fp_mp_writer *w, double f)
 {
   assert(w != NULL);
-  uint8_t *p = reserve(w, 9, 0);
-  if (p == NULL)
-    return w->err;
-  fp__mp_put_f64(p, f);
-  return 0;
+  uint8_t head[FP__MP_NUM_MAX];
+  return write_head(w, head, put_f64(head, f));
 }
 
 int fp_mp_write_float(struct fp_mp_writer *w, double f)
 {
   assert(w != NULL);
-  uint8_t *p = reserve(w, fp__mp_float_is_f32(f) ? 5 : 9, 0);
-  if (p == NULL)
-    return w->err;
-  fp__mp_put_float(p, f);
-  return 0;
+  uint8_t head[FP__MP_NUM_MAX];
+  return write_head(w, head, fp__mp_put_float(head, f));
 }
 
 /*
@@ -206,7 +312,7 @@ static int write_sized(struct fp_mp_writer *w, uint8_t op8, const void *data, si
     if ((p = reserve(w, 3, len)) == NULL)
       return w->err;
     p[0] = (uint8_t)(op8 + 1);
-    fp__st16(p + 1, (uint16_t)len);
+    st16(p + 1, (uint16_t)len);
     p += 3;
   } else {
     if (over_u32(len))
@@ -214,7 +320,7 @@ static int write_sized(struct fp_mp_writer *w, uint8_t op8, const void *data, si
     if ((p = reserve(w, 5, len)) == NULL)
       return w->err;
     p[0] = (uint8_t)(op8 + 2);
-    fp__st32(p + 1, (uint32_t)len);
+    st32(p + 1, (uint32_t)len);
     p += 5;
   }
   memcpy(p, data, len);
@@ -270,14 +376,14 @@ static int write_container(struct fp_mp_writer *w, uint8_t fix, uint8_t op16, ui
     if ((p = reserve(w, 3, 0)) == NULL)
       return w->err;
     p[0] = op16;
-    fp__st16(p + 1, (uint16_t)n);
+    st16(p + 1, (uint16_t)n);
   } else {
     if (over_u32(n))
       return wfail(w, FARM_ETOOBIG);
     if ((p = reserve(w, 5, 0)) == NULL)
       return w->err;
     p[0] = (uint8_t)(op16 + 1);
-    fp__st32(p + 1, (uint32_t)n);
+    st32(p + 1, (uint32_t)n);
   }
   return 0;
 }
@@ -325,7 +431,7 @@ int fp_mp_write_ext(struct fp_mp_writer *w, int8_t type, const void *p, size_t l
     if ((q = reserve(w, 4, len)) == NULL)
       return w->err;
     q[0] = MP_EXT16;
-    fp__st16(q + 1, (uint16_t)len);
+    st16(q + 1, (uint16_t)len);
     q[3] = (uint8_t)type;
     q += 4;
   } else {
@@ -334,7 +440,7 @@ int fp_mp_write_ext(struct fp_mp_writer *w, int8_t type, const void *p, size_t l
     if ((q = reserve(w, 6, len)) == NULL)
       return w->err;
     q[0] = MP_EXT32;
-    fp__st32(q + 1, (uint32_t)len);
+    st32(q + 1, (uint32_t)len);
     q[5] = (uint8_t)type;
     q += 6;
   }
@@ -356,14 +462,14 @@ int fp_mp_write_timestamp(struct fp_mp_writer *w, int64_t sec, uint32_t nsec)
         return w->err;
       p[0] = MP_FIXEXT4;
       p[1] = (uint8_t)MP_EXT_TIMESTAMP;
-      fp__st32(p + 2, (uint32_t)sec);
+      st32(p + 2, (uint32_t)sec);
     } else {
       /* timestamp 64: fixext8, nsec in the top 30 bits, sec in 34 */
       if ((p = reserve(w, 10, 0)) == NULL)
         return w->err;
       p[0] = MP_FIXEXT8;
       p[1] = (uint8_t)MP_EXT_TIMESTAMP;
-      fp__st64(p + 2, (uint64_t)nsec << 34 | (uint64_t)sec);
+      st64(p + 2, (uint64_t)nsec << 34 | (uint64_t)sec);
     }
   } else {
     /* timestamp 96: ext8 of 12 bytes, u32 nsec then signed 64-bit sec */
@@ -372,8 +478,8 @@ int fp_mp_write_timestamp(struct fp_mp_writer *w, int64_t sec, uint32_t nsec)
     p[0] = MP_EXT8;
     p[1] = 12;
     p[2] = (uint8_t)MP_EXT_TIMESTAMP;
-    fp__st32(p + 3, nsec);
-    fp__st64(p + 7, (uint64_t)sec);
+    st32(p + 3, nsec);
+    st64(p + 7, (uint64_t)sec);
   }
   return 0;
 }
@@ -416,6 +522,33 @@ static int rfail(struct fp_mp_reader *r, size_t offset, int err)
 }
 
 /*
+ * Moves past an item of `used` bytes. It counts against the innermost open
+ * container; a non-empty container head then opens `owed` items of its own,
+ * while any other item may complete one or more enclosing containers.
+ */
+static inline int advance(struct fp_mp_reader *r, size_t used, uint64_t owed)
+{
+  unsigned depth = r->depth;
+  bool closed = false;
+  r->pos += used;
+  /* The decremented count is tested from the register, not re-read from
+   * memory: this runs once per item. */
+  if (depth > 0)
+    closed = --r->remaining[depth - 1] == 0;
+  if (owed != 0) {
+    r->remaining[depth] = owed;
+    r->depth = (uint8_t)(depth + 1);
+  } else if (closed) {
+    /* The container is complete, and so may be the ones around it. */
+    depth--;
+    while (depth > 0 && r->remaining[depth - 1] == 0)
+      depth--;
+    r->depth = (uint8_t)depth;
+  }
+  return 0;
+}
+
+/*
  * Array or map head. Nothing is done per declared item here, so a count of
  * 2^32-1 costs nothing until its items are read (and found missing). An
  * empty container still counts as one level of nesting.
@@ -427,7 +560,35 @@ static inline int read_container(struct fp_mp_reader *r, struct fp_item *it,
     return rfail(r, r->pos, FARM_EDEPTH);
   it->kind = kind;
   it->v.count = count;
-  return fp__mp_advance(r, used, kind == FP_MAP ? 2 * count : count);
+  return advance(r, used, kind == FP_MAP ? 2 * count : count);
+}
+
+/*
+ * True if the str payload is ASCII, which map keys and most values are: the
+ * high bits are tested a word at a time (short strings with two overlapping
+ * loads), so the common case costs a few instructions.
+ */
+static inline bool is_ascii(const uint8_t *p, size_t len)
+{
+  uint64_t acc = 0;
+  if (len >= 8) {
+    uint64_t x;
+    for (size_t i = 0; i < len - 8; i += 8) {
+      memcpy(&x, p + i, sizeof x);
+      acc |= x;
+    }
+    memcpy(&x, p + len - 8, sizeof x);
+    acc |= x;
+  } else if (len >= 4) {
+    uint32_t a, b;
+    memcpy(&a, p, sizeof a);
+    memcpy(&b, p + len - 4, sizeof b);
+    acc = a | b;
+  } else {
+    for (size_t i = 0; i < len; i++)
+      acc |= p[i];
+  }
+  return (acc & UINT64_C(0x8080808080808080)) == 0;
 }
 
 /* The rest of a str item that is not ASCII: the full UTF-8 check. Kept out
@@ -436,7 +597,7 @@ static int finish_utf8(struct fp_mp_reader *r, struct fp_item *it, size_t used)
 {
   if (!fp_utf8_valid(it->v.bytes.ptr, it->v.bytes.len))
     return rfail(r, r->pos, FARM_EUTF8);
-  return fp__mp_advance(r, used, 0);
+  return advance(r, used, 0);
 }
 
 /* str or bin: hl head bytes (already known to be there), then len bytes. */
@@ -450,9 +611,9 @@ static inline int read_bytes(struct fp_mp_reader *r, struct fp_item *it,
   it->kind = kind;
   it->v.bytes.ptr = d;
   it->v.bytes.len = (size_t)len;
-  if (kind == FP_STR && !fp__is_ascii(d, (size_t)len))
+  if (kind == FP_STR && !is_ascii(d, (size_t)len))
     return finish_utf8(r, it, hl + (size_t)len);
-  return fp__mp_advance(r, hl + (size_t)len, 0);
+  return advance(r, hl + (size_t)len, 0);
 }
 
 /*
@@ -474,7 +635,7 @@ static int read_ext(struct fp_mp_reader *r, struct fp_item *it, size_t hl, uint6
     it->ext_type = type;
     it->v.bytes.ptr = d;
     it->v.bytes.len = (size_t)len;
-    return fp__mp_advance(r, used, 0);
+    return advance(r, used, 0);
   }
   uint32_t nsec;
   int64_t sec;
@@ -496,7 +657,7 @@ static int read_ext(struct fp_mp_reader *r, struct fp_item *it, size_t hl, uint6
   it->kind = FP_TIMESTAMP;
   it->v.ts.sec = sec;
   it->v.ts.nsec = nsec;
-  return fp__mp_advance(r, used, 0);
+  return advance(r, used, 0);
 }
 
 /* Signed int8..64 payload x of the given width, as FP_UINT or FP_NEGINT. */
@@ -513,7 +674,7 @@ static inline int read_signed(struct fp_mp_reader *r, struct fp_item *it, uint64
     it->kind = FP_UINT;
     it->v.u = x;
   }
-  return fp__mp_advance(r, used, 0);
+  return advance(r, used, 0);
 }
 
 int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
@@ -537,12 +698,12 @@ int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
   if (h <= 0x7f) { /* positive fixint */
     it->kind = FP_UINT;
     it->v.u = h;
-    return fp__mp_advance(r, 1, 0);
+    return advance(r, 1, 0);
   }
   if (h >= 0xe0) { /* negative fixint -32..-1, i.e. -1 - (0xff - h) */
     it->kind = FP_NEGINT;
     it->v.u = 0xffu - h;
-    return fp__mp_advance(r, 1, 0);
+    return advance(r, 1, 0);
   }
   if (h <= 0x8f)
     return read_container(r, it, FP_MAP, h & 0x0fu, 1);
@@ -555,9 +716,9 @@ int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
     it->kind = FP_STR;
     it->v.bytes.ptr = p + 1;
     it->v.bytes.len = len;
-    if (!fp__is_ascii(p + 1, len))
+    if (!is_ascii(p + 1, len))
       return finish_utf8(r, it, 1 + len);
-    return fp__mp_advance(r, 1 + len, 0);
+    return advance(r, 1 + len, 0);
   }
 
   if (avail < fixed_size[h - 0xc0])
@@ -565,12 +726,12 @@ int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
   switch (h) {
   case MP_NIL:
     it->kind = FP_NIL;
-    return fp__mp_advance(r, 1, 0);
+    return advance(r, 1, 0);
   case MP_FALSE:
   case MP_TRUE:
     it->kind = FP_BOOL;
     it->v.b = h == MP_TRUE;
-    return fp__mp_advance(r, 1, 0);
+    return advance(r, 1, 0);
   case MP_BIN8:
     return read_bytes(r, it, FP_BIN, 2, p[1]);
   case MP_BIN16:
@@ -606,7 +767,7 @@ int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
     it->kind = FP_FLOAT;
     it->float_bits = 32;
     it->v.f = f;
-    return fp__mp_advance(r, 5, 0);
+    return advance(r, 5, 0);
   }
   case MP_FLOAT64: {
     uint64_t bits = fp__ld64(p + 1);
@@ -615,24 +776,24 @@ int fp_mp_read(struct fp_mp_reader *r, struct fp_item *it)
     it->kind = FP_FLOAT;
     it->float_bits = 64;
     it->v.f = f;
-    return fp__mp_advance(r, 9, 0);
+    return advance(r, 9, 0);
   }
   case MP_UINT8:
     it->kind = FP_UINT;
     it->v.u = p[1];
-    return fp__mp_advance(r, 2, 0);
+    return advance(r, 2, 0);
   case MP_UINT16:
     it->kind = FP_UINT;
     it->v.u = fp__ld16(p + 1);
-    return fp__mp_advance(r, 3, 0);
+    return advance(r, 3, 0);
   case MP_UINT32:
     it->kind = FP_UINT;
     it->v.u = fp__ld32(p + 1);
-    return fp__mp_advance(r, 5, 0);
+    return advance(r, 5, 0);
   case MP_UINT64:
     it->kind = FP_UINT;
     it->v.u = fp__ld64(p + 1);
-    return fp__mp_advance(r, 9, 0);
+    return advance(r, 9, 0);
   case MP_INT8:
     return read_signed(r, it, p[1], 8, 2);
   case MP_INT16:
