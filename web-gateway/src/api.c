@@ -38,6 +38,7 @@ struct ctx {
   const struct wg_req *rq;
   struct wg_resp *rs;
   struct st_web_auth who;
+  char token[WG_TOKEN_LEN + 1];        /* the credential presented */
   char token_hash[WG_HEX256_LEN + 1];
   bool by_cookie;
   struct st_db *db;
@@ -364,11 +365,13 @@ static bool authenticate(struct ctx *c, bool allow_query)
     refuse_auth(c, "authentication required", false);
     return false;
   }
-  wg_sha256_hex(tok, strlen(tok), c->token_hash);
+  snprintf(c->token, sizeof c->token, "%s", tok);
   explicit_bzero(tok, sizeof tok);
   int64_t mono = fd_mono_ms();
-  if (wg_cache_get(&c->wg->auth, c->token_hash, mono, &c->who))
+  /* The cache is keyed by the token itself, so a hit costs no hash. */
+  if (wg_cache_get(&c->wg->auth, c->token, mono, &c->who))
     return true;
+  wg_sha256_hex(c->token, strlen(c->token), c->token_hash);
   if (!need_db(c))
     return false;
   int rc = st_web_token_lookup(c->db, c->token_hash, fd_wall_ms(), &c->who);
@@ -381,7 +384,7 @@ static bool authenticate(struct ctx *c, bool allow_query)
     db_failed(c, rc);
     return false;
   }
-  wg_cache_put(&c->wg->auth, c->token_hash, &c->who, mono);
+  wg_cache_put(&c->wg->auth, c->token, &c->who, mono);
   return true;
 }
 
@@ -503,6 +506,7 @@ static void do_logout(struct ctx *c)
   }
   if (!need_db(c))
     return;
+  wg_sha256_hex(c->token, strlen(c->token), c->token_hash);
   int rc = st_web_token_delete_hash(c->db, c->token_hash);
   if (rc != 0) {
     db_failed(c, rc);
@@ -564,37 +568,23 @@ static void do_devices(struct ctx *c)
   /* The unfiltered list is what every overview polls: it is served from a
    * copy at most cache_ms old. */
   if (!site && wg->cache_ms > 0) {
-    pthread_mutex_lock(&wg->lock);
-    if (wg->devices_cache && fd_mono_ms() - wg->devices_cache_at < wg->cache_ms) {
-      c->rs->body = malloc(wg->devices_cache_len);
-      if (c->rs->body) {
-        memcpy(c->rs->body, wg->devices_cache, wg->devices_cache_len);
-        c->rs->len = wg->devices_cache_len;
-        c->rs->status = 200;
-        c->rs->type = "application/json";
-      }
-    }
-    pthread_mutex_unlock(&wg->lock);
-    if (c->rs->status)
+    struct wg_shared *b = wg_devices_cache_get(wg);
+    if (b) {
+      c->rs->status = 200;
+      c->rs->type = "application/json";
+      c->rs->body = b->data;
+      c->rs->len = b->len;
+      c->rs->shared = b;
       return;
+    }
   }
   if (!need_db(c))
     return;
   json_t *arr;
   int rc = st_web_devices(c->db, site, fd_wall_ms(), &arr);
   list_result(c, rc, arr, "devices");
-  if (rc == 0 && !site && wg->cache_ms > 0 && c->rs->status == 200) {
-    char *copy = malloc(c->rs->len);
-    if (copy) {
-      memcpy(copy, c->rs->body, c->rs->len);
-      pthread_mutex_lock(&wg->lock);
-      free(wg->devices_cache);
-      wg->devices_cache = copy;
-      wg->devices_cache_len = c->rs->len;
-      wg->devices_cache_at = fd_mono_ms();
-      pthread_mutex_unlock(&wg->lock);
-    }
-  }
+  if (rc == 0 && !site && wg->cache_ms > 0 && c->rs->status == 200)
+    wg_devices_cache_put(wg, c->rs->body, c->rs->len);
 }
 
 static void do_device(struct ctx *c)
@@ -1669,6 +1659,7 @@ static void route(struct ctx *c)
 
 static void finish(struct ctx *c)
 {
+  explicit_bzero(c->token, sizeof c->token);
   if (c->db)
     wg_db_put(c->wg, c->db, c->db_broken);
   c->db = NULL;

@@ -6,6 +6,7 @@
 #include "auth.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -29,6 +30,7 @@ void wg_auth_init(struct wg_auth *a, uint32_t t_cost, uint32_t m_kib, int fail_b
 {
   memset(a, 0, sizeof *a);
   pthread_mutex_init(&a->lock, NULL);
+  pthread_mutex_init(&a->cache_lock, NULL);
   pthread_cond_init(&a->hash_free, NULL);
   a->hash_max = 2;
   a->t_cost = t_cost;
@@ -41,6 +43,7 @@ void wg_auth_init(struct wg_auth *a, uint32_t t_cost, uint32_t m_kib, int fail_b
 void wg_auth_destroy(struct wg_auth *a)
 {
   pthread_cond_destroy(&a->hash_free);
+  pthread_mutex_destroy(&a->cache_lock);
   pthread_mutex_destroy(&a->lock);
 }
 
@@ -213,6 +216,9 @@ static struct wg_limit_slot *slot_of(struct wg_auth *a, const char *addr, int64_
 
 bool wg_limit_blocked(struct wg_auth *a, const char *addr, int64_t now_ms, int *retry_s)
 {
+  /* Nobody blocked: no scan, no lock (the common case on every request). */
+  if (atomic_load(&a->blocked_max) <= now_ms)
+    return false;
   pthread_mutex_lock(&a->lock);
   struct wg_limit_slot *s = slot_of(a, addr, now_ms, false);
   bool blocked = s && s->blocked_until_ms > now_ms;
@@ -233,6 +239,8 @@ bool wg_limit_fail(struct wg_auth *a, const char *addr, int64_t now_ms)
   bool blocked = false;
   if (++s->fails >= a->fail_burst) {
     s->blocked_until_ms = now_ms + a->block_ms;
+    if (atomic_load(&a->blocked_max) < s->blocked_until_ms)
+      atomic_store(&a->blocked_max, s->blocked_until_ms);
     s->fails = 0;
     s->first_ms = now_ms;
     blocked = true;
@@ -250,45 +258,56 @@ void wg_limit_ok(struct wg_auth *a, const char *addr)
   pthread_mutex_unlock(&a->lock);
 }
 
-static size_t cache_index(const char *hash)
+/* FNV-1a (a fast, non-cryptographic spread; the tokens are random). */
+static size_t cache_index(const char *token)
 {
-  /* The hash is already uniformly distributed: its first hex digits do. */
-  unsigned v = 0;
-  for (int i = 0; i < 4 && hash[i]; i++)
-    v = v * 16 + (unsigned)(hash[i] <= '9' ? hash[i] - '0' : hash[i] - 'a' + 10);
-  return v % WG_CACHE_SLOTS;
+  uint32_t h = 2166136261u;
+  for (const char *p = token; *p; p++)
+    h = (h ^ (uint8_t)*p) * 16777619u;
+  return h % WG_CACHE_SLOTS;
 }
 
-bool wg_cache_get(struct wg_auth *a, const char *hash, int64_t now_ms, struct st_web_auth *out)
+static bool key_equal(const char *a, const char *b)
+{
+  unsigned diff = 0;
+  for (size_t i = 0; i <= WG_TOKEN_LEN; i++) {
+    diff |= (unsigned)(a[i] ^ b[i]);
+    if (!a[i] || !b[i])
+      return diff == 0 && a[i] == b[i];
+  }
+  return diff == 0;
+}
+
+bool wg_cache_get(struct wg_auth *a, const char *token, int64_t now_ms, struct st_web_auth *out)
 {
   if (a->cache_ms <= 0)
     return false;
-  pthread_mutex_lock(&a->lock);
-  struct wg_cache_slot *s = &a->cache[cache_index(hash)];
-  bool hit = s->at_ms && now_ms - s->at_ms < a->cache_ms && strcmp(s->hash, hash) == 0 &&
+  pthread_mutex_lock(&a->cache_lock);
+  struct wg_cache_slot *s = &a->cache[cache_index(token)];
+  bool hit = s->at_ms && now_ms - s->at_ms < a->cache_ms && key_equal(s->key, token) &&
              (s->a.expires_ts == 0 || s->a.expires_ts > fd_wall_ms());
   if (hit)
     *out = s->a;
-  pthread_mutex_unlock(&a->lock);
+  pthread_mutex_unlock(&a->cache_lock);
   return hit;
 }
 
-void wg_cache_put(struct wg_auth *a, const char *hash, const struct st_web_auth *v,
+void wg_cache_put(struct wg_auth *a, const char *token, const struct st_web_auth *v,
                   int64_t now_ms)
 {
   if (a->cache_ms <= 0)
     return;
-  pthread_mutex_lock(&a->lock);
-  struct wg_cache_slot *s = &a->cache[cache_index(hash)];
-  snprintf(s->hash, sizeof s->hash, "%s", hash);
+  pthread_mutex_lock(&a->cache_lock);
+  struct wg_cache_slot *s = &a->cache[cache_index(token)];
+  snprintf(s->key, sizeof s->key, "%s", token);
   s->a = *v;
   s->at_ms = now_ms ? now_ms : 1;
-  pthread_mutex_unlock(&a->lock);
+  pthread_mutex_unlock(&a->cache_lock);
 }
 
 void wg_cache_clear_all(struct wg_auth *a)
 {
-  pthread_mutex_lock(&a->lock);
-  memset(a->cache, 0, sizeof a->cache);
-  pthread_mutex_unlock(&a->lock);
+  pthread_mutex_lock(&a->cache_lock);
+  explicit_bzero(a->cache, sizeof a->cache);
+  pthread_mutex_unlock(&a->cache_lock);
 }

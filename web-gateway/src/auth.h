@@ -39,13 +39,15 @@ struct wg_limit_slot {
 };
 
 struct wg_cache_slot {
-  char hash[WG_HEX256_LEN + 1];
+  char key[WG_TOKEN_LEN + 1]; /* the token (memory only, never stored) */
   struct st_web_auth a;
   int64_t at_ms; /* monotonic; 0 = empty */
 };
 
 struct wg_auth {
-  pthread_mutex_t lock;
+  pthread_mutex_t lock;           /* limiter and hashing slots */
+  pthread_mutex_t cache_lock;     /* the token cache */
+  _Atomic int64_t blocked_max;    /* latest blocked_until of any address */
   pthread_cond_t hash_free;
   int hashing, hash_max;          /* Argon2 runs at once (memory bound) */
   uint32_t t_cost, m_kib;         /* Argon2id cost */
@@ -91,9 +93,10 @@ bool wg_limit_fail(struct wg_auth *a, const char *addr, int64_t now_ms);
 /* Forgets addr's failures after a success. */
 void wg_limit_ok(struct wg_auth *a, const char *addr);
 
-/* Token cache: a hit younger than cache_ms fills *out. */
-bool wg_cache_get(struct wg_auth *a, const char *hash, int64_t now_ms, struct st_web_auth *out);
-void wg_cache_put(struct wg_auth *a, const char *hash, const struct st_web_auth *v,
+/* Token cache, keyed by the token: a hit younger than cache_ms fills *out
+ * (keys compared in constant time). */
+bool wg_cache_get(struct wg_auth *a, const char *token, int64_t now_ms, struct st_web_auth *out);
+void wg_cache_put(struct wg_auth *a, const char *token, const struct st_web_auth *v,
                   int64_t now_ms);
 /* Forgets everything (a credential or a user changed). */
 void wg_cache_clear_all(struct wg_auth *a);

@@ -56,27 +56,58 @@ static void lib_init(void)
   "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "        \
   "base-uri 'none'; form-action 'self'\r\n"
 
+struct wg_shared *wg_shared_ref(struct wg_shared *b)
+{
+  atomic_fetch_add(&b->refs, 1);
+  return b;
+}
+
+void wg_shared_unref(struct wg_shared *b)
+{
+  if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+    free(b);
+}
+
+static void resp_release(struct wg_resp *rs)
+{
+  if (rs->shared)
+    wg_shared_unref(rs->shared);
+  else if (!rs->static_body)
+    free(rs->body);
+}
+
 const char *wg_req_header(const struct wg_req *r, const char *name)
 {
   return mg_get_header((struct mg_connection *)r->conn, name);
 }
 
+/* Headers and body leave in one write: one segment for a small answer,
+ * and no wait between headers and body. The connection stays open unless
+ * the client asked to close it (civetweb reads the next request). */
 static void send_resp(struct mg_connection *conn, const struct wg_resp *rs, const char *cache)
 {
   int status = rs->status ? rs->status : 500;
-  mg_response_header_start(conn, status);
-  mg_response_header_add(conn, "Content-Type", rs->type ? rs->type : "application/json", -1);
-  char len[32];
-  snprintf(len, sizeof len, "%zu", rs->len);
-  mg_response_header_add(conn, "Content-Length", len, -1);
-  mg_response_header_add(conn, "Cache-Control", cache, -1);
-  mg_response_header_add_lines(conn, SECURITY_HEADERS);
-  if (rs->headers[0])
-    mg_response_header_add_lines(conn, rs->headers);
-  mg_response_header_send(conn);
   const struct mg_request_info *ri = mg_get_request_info(conn);
-  if (rs->len && strcmp(ri->request_method, "HEAD") != 0)
-    mg_write(conn, rs->body, rs->len);
+  bool head = strcmp(ri->request_method, "HEAD") == 0;
+  const char *c = mg_get_header(conn, "Connection");
+  bool close = (c && strcasecmp(c, "close") == 0) || strcmp(ri->http_version, "1.0") == 0;
+  char hdr[2048];
+  int n = snprintf(hdr, sizeof hdr,
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                   "Cache-Control: %s\r\nConnection: %s\r\n" SECURITY_HEADERS "%s\r\n",
+                   status, mg_get_response_code_text(conn, status),
+                   rs->type ? rs->type : "application/json", rs->len, cache,
+                   close ? "close" : "keep-alive", rs->headers);
+  size_t hl = n > 0 && (size_t)n < sizeof hdr ? (size_t)n : 0;
+  size_t bl = head ? 0 : rs->len;
+  char *all = malloc(hl + bl);
+  if (all && hl) {
+    memcpy(all, hdr, hl);
+    if (bl)
+      memcpy(all + hl, rs->body, bl);
+    mg_write(conn, all, hl + bl);
+  }
+  free(all);
 }
 
 static int send_error(struct mg_connection *conn, int status, const char *msg)
@@ -84,8 +115,7 @@ static int send_error(struct mg_connection *conn, int status, const char *msg)
   struct wg_resp rs = {0};
   wg_api_error(&rs, status, msg);
   send_resp(conn, &rs, "no-store");
-  if (!rs.static_body)
-    free(rs.body);
+  resp_release(&rs);
   return status;
 }
 
@@ -145,14 +175,16 @@ static int handler(struct mg_connection *conn, void *cbdata)
     count_status(wg, 413);
     return send_error(conn, 413, "request body too large");
   }
-  size_t cap = (size_t)wg->max_body + 1;
+  /* No declared length and not chunked: there is no body to wait for. */
+  bool has_body = ri->content_length > 0 || mg_get_header(conn, "Transfer-Encoding");
+  size_t cap = has_body ? (size_t)wg->max_body + 1 : 0;
   char *body = malloc(cap + 1);
   if (!body) {
     count_status(wg, 503);
     return send_error(conn, 503, "out of memory");
   }
   size_t len = 0;
-  for (;;) {
+  while (has_body) {
     int n = mg_read(conn, body + len, cap - len);
     if (n <= 0)
       break;
@@ -179,8 +211,7 @@ static int handler(struct mg_connection *conn, void *cbdata)
   int status = rs.status ? rs.status : 500;
   count_status(wg, status);
   send_resp(conn, &rs, "no-store");
-  if (!rs.static_body)
-    free(rs.body);
+  resp_release(&rs);
   return status;
 }
 
@@ -384,6 +415,10 @@ int wg_http_start(struct wg *wg, const char *listen, int threads, const char *ui
                            "num_threads", nthreads,
                            "request_timeout_ms", "10000",
                            "enable_keep_alive", "yes",
+                           /* Headers and body go out in two writes: without
+                            * this, Nagle and delayed ACKs hold each answer
+                            * of a kept-alive connection for ~40 ms. */
+                           "tcp_nodelay", "1",
                            "keep_alive_timeout_ms", "15000",
                            "max_request_size", "16384",
                            "websocket_timeout_ms", "30000",

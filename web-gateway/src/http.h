@@ -15,6 +15,7 @@
 #ifndef WG_HTTP_H
 #define WG_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -35,12 +36,24 @@ struct wg_req {
 /* A header by name (case-insensitive), or NULL. */
 const char *wg_req_header(const struct wg_req *r, const char *name);
 
+/* A body shared by responses (the cached device list): freed when the
+ * last holder lets go. */
+struct wg_shared {
+  atomic_int refs;
+  size_t len;
+  char data[];
+};
+/* Takes another reference. */
+struct wg_shared *wg_shared_ref(struct wg_shared *b);
+void wg_shared_unref(struct wg_shared *b);
+
 struct wg_resp {
   int status;
   const char *type; /* NULL = application/json */
   char *body;       /* malloc'd (freed after sending) unless static_body */
   size_t len;
   bool static_body;
+  struct wg_shared *shared; /* when set, body is shared->data: unref'd after */
   char headers[512]; /* extra "Name: value\r\n" lines */
 };
 

@@ -131,9 +131,38 @@ static void pool_close(struct wg_pool *p)
 void wg_cache_clear(struct wg *wg)
 {
   pthread_mutex_lock(&wg->lock);
-  free(wg->devices_cache);
+  struct wg_shared *old = wg->devices_cache;
   wg->devices_cache = NULL;
   pthread_mutex_unlock(&wg->lock);
+  wg_shared_unref(old);
+}
+
+struct wg_shared *wg_devices_cache_get(struct wg *wg)
+{
+  pthread_mutex_lock(&wg->lock);
+  struct wg_shared *b = wg->devices_cache;
+  if (b && fd_mono_ms() - wg->devices_cache_at < wg->cache_ms)
+    wg_shared_ref(b);
+  else
+    b = NULL;
+  pthread_mutex_unlock(&wg->lock);
+  return b;
+}
+
+void wg_devices_cache_put(struct wg *wg, const char *body, size_t len)
+{
+  struct wg_shared *b = malloc(sizeof *b + len);
+  if (!b)
+    return;
+  atomic_init(&b->refs, 1);
+  b->len = len;
+  memcpy(b->data, body, len);
+  pthread_mutex_lock(&wg->lock);
+  struct wg_shared *old = wg->devices_cache;
+  wg->devices_cache = b;
+  wg->devices_cache_at = fd_mono_ms();
+  pthread_mutex_unlock(&wg->lock);
+  wg_shared_unref(old);
 }
 
 /* ------------------------------------------------------------------ */
@@ -692,7 +721,7 @@ out:
   if (p->idle)
     pool_close(p);
   wg_auth_destroy(&wg->auth);
-  free(wg->devices_cache);
+  wg_shared_unref(wg->devices_cache);
   pthread_mutex_destroy(&wg->lock);
   free(wg);
   free(l);

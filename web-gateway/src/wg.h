@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "http.h"
 #include "farmd/config.h"
 #include "farmd/log.h"
 #include "farmd/mqtt.h"
@@ -68,8 +69,7 @@ struct wg {
   atomic_bool hooks_changed;  /* set by the API, read by the main thread */
 
   pthread_mutex_t lock;       /* the response cache */
-  char *devices_cache;        /* GET /api/v1/devices body, or NULL */
-  size_t devices_cache_len;
+  struct wg_shared *devices_cache; /* GET /api/v1/devices body, or NULL */
   int64_t devices_cache_at;   /* monotonic ms */
 
   int64_t cache_ms, max_body, command_ttl_s, session_ttl_s;
@@ -90,6 +90,10 @@ void wg_db_put(struct wg *wg, struct st_db *c, bool broken);
 
 /* Drops cached responses (after a write that changes them). */
 void wg_cache_clear(struct wg *wg);
+/* The cached device list younger than cache_ms (a reference the caller
+ * drops), or NULL; and storing a fresh one (copied). */
+struct wg_shared *wg_devices_cache_get(struct wg *wg);
+void wg_devices_cache_put(struct wg *wg, const char *body, size_t len);
 
 /* GET /healthz: {"status":"ok"|"degraded","mqtt","db"}, 200 or 503. */
 json_t *wg_health(struct wg *wg, int *status);

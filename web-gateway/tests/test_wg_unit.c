@@ -110,12 +110,12 @@ static void test_limiter_and_cache(void **state)
   assert_false(wg_limit_fail(&a, "10.0.0.3", 3000));
   struct st_web_auth v = {.user_id = 7}, out;
   snprintf(v.username, sizeof v.username, "ann");
-  char hash[WG_HEX256_LEN + 1];
-  wg_sha256_hex("t", 1, hash);
+  const char *hash = "fgw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
   assert_false(wg_cache_get(&a, hash, 100, &out));
   wg_cache_put(&a, hash, &v, 100);
   assert_true(wg_cache_get(&a, hash, 300, &out));
   assert_int_equal(out.user_id, 7);
+  assert_false(wg_cache_get(&a, "fgw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB", 300, &out));
   assert_false(wg_cache_get(&a, hash, 700, &out)); /* older than cache_ms */
   wg_cache_put(&a, hash, &v, 800);
   wg_cache_clear_all(&a);
