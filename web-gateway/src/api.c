@@ -365,7 +365,7 @@ static bool authenticate(struct ctx *c, bool allow_query)
     refuse_auth(c, "authentication required", false);
     return false;
   }
-  snprintf(c->token, sizeof c->token, "%s", tok);
+  snprintf(c->token, sizeof c->token, "%.47s", tok);
   explicit_bzero(tok, sizeof tok);
   int64_t mono = fd_mono_ms();
   /* The cache is keyed by the token itself, so a hit costs no hash. */
