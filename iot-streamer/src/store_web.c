@@ -608,8 +608,11 @@ int st_web_series(struct st_db *db, const char *device, const char *metric, int6
                     " AND ts >= $3 AND ts < $4 ORDER BY ts LIMIT $5",
                     p, 5, series_row, &c);
   } else {
-    /* Buckets of step from the finest rollup that divides it; integer
-     * division on BIGINT floors in both dialects (bucket >= 0). */
+    /* Every bucket that overlaps [from, to): from goes down to its
+     * bucket's start. Buckets of step come from the finest rollup that
+     * divides it; integer division on BIGINT floors in both dialects
+     * (bucket >= 0). */
+    from -= from % step;
     const char *sql = step % 3600000 == 0
                           ? "SELECT (bucket / $5) * $5 AS b, min(min), max(max), sum(sum),"
                             " sum(count) FROM rollup_hour WHERE device = $1 AND metric = $2"

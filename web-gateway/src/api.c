@@ -1533,8 +1533,11 @@ static void do_webhooks(struct ctx *c)
     return;
   }
   int64_t id;
-  if (c->nseg > 3 || !seg_num(c, 1, &id))
-    return c->rs->status ? (void)0 : wg_api_error(c->rs, 404, "not found");
+  if (c->nseg > 3 || !seg_num(c, 1, &id)) {
+    if (!c->rs->status)
+      wg_api_error(c->rs, 404, "not found");
+    return;
+  }
   if (c->nseg == 3) {
     if (!seg_is(c, 2, "deliveries")) {
       wg_api_error(c->rs, 404, "not found");

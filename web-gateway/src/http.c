@@ -90,7 +90,9 @@ static void send_resp(struct mg_connection *conn, const struct wg_resp *rs, cons
   const struct mg_request_info *ri = mg_get_request_info(conn);
   bool head = strcmp(ri->request_method, "HEAD") == 0;
   const char *c = mg_get_header(conn, "Connection");
-  bool close = (c && strcasecmp(c, "close") == 0) || strcmp(ri->http_version, "1.0") == 0;
+  /* After a 413 the unread body is still on the wire: end the connection. */
+  bool close = (c && strcasecmp(c, "close") == 0) || strcmp(ri->http_version, "1.0") == 0 ||
+               status == 413;
   char hdr[2048];
   int n = snprintf(hdr, sizeof hdr,
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"

@@ -194,6 +194,14 @@ static void test_series_and_devices(void **state)
   assert_int_equal(json_array_size(pts), 1);
   assert_true(json_real_value(json_array_get(json_array_get(pts, 0), 1)) == 12.5);
   json_decref(pts);
+  /* A range starting inside a bucket still gets that bucket. */
+  assert_int_equal(st_web_series(db, "a1b2c3d4e5f6", "temp_c", 3600000 + 90000, 1LL << 40, 3600000, 100, &pts), 0);
+  assert_int_equal(json_array_size(pts), 1);
+  assert_int_equal(json_integer_value(json_array_get(json_array_get(pts, 0), 4)), 6);
+  json_decref(pts);
+  assert_int_equal(st_web_series(db, "a1b2c3d4e5f6", "temp_c", 3600000 + 90000, 1LL << 40, 0, 100, &pts), 0);
+  assert_int_equal(json_array_size(pts), 3); /* raw: only readings in the range */
+  json_decref(pts);
   assert_int_equal(st_store_status(db, "north", "a1b2c3d4e5f6", "{\"online\":true,\"rssi\":-70,\"fw\":\"2.0\"}", 1, 10000, 6000), 0);
   json_t *d;
   assert_int_equal(st_web_device(db, "a1b2c3d4e5f6", 20000, &d), 0);

@@ -113,7 +113,8 @@ int st_web_device_site(struct st_db *db, const char *device, char *site, size_t 
  * A series in [from, to). step 0: raw readings as [[ts, value], ...], at
  * most max points (more: FARM_ETOOBIG). step > 0, a multiple of 60000:
  * buckets of step ms from the minute rollups (the hour rollups when step
- * is a multiple of 3600000) as [[ts, mean, min, max, count], ...].
+ * is a multiple of 3600000) as [[ts, mean, min, max, count], ...], every
+ * bucket that overlaps [from, to) (from >= 0).
  */
 int st_web_series(struct st_db *db, const char *device, const char *metric, int64_t from,
                   int64_t to, int64_t step, size_t max, json_t **out);
