@@ -98,8 +98,9 @@ struct fp__mp_cur {
   const uint8_t *end; /* the end of the input */
 };
 
-/* fixstr (0xa0 | len). Its encoding is NOT checked: the caller checks it
- * (fp__is_ascii), or only accepts text equal to ASCII it knows. */
+/* fixstr (0xa0 | len). Its UTF-8 is NOT checked: the caller must only
+ * accept text it compares with ASCII it knows (keys, type names, the
+ * [a-z0-9_] of entry names), which is valid UTF-8. */
 static inline bool fp__mp_get_str(struct fp__mp_cur *c, struct fp_bytes *s)
 {
   if (c->p == c->end || (c->p[0] & 0xe0) != 0xa0)
