@@ -55,6 +55,7 @@ struct es_farm {
   char gw[13];                   /* the simulated gateway's MAC */
   char node[ES_NODES_MAX][13];   /* the nodes' MACs, by index */
   const char *auth;              /* "Authorization: ...\r\n" for the API, or NULL */
+  bool keep;                     /* a failure was dumped: keep the directory */
 };
 
 /* Broker, observer on v1/farm/s1/#, the agent's environment (nothing else
@@ -73,7 +74,8 @@ void es_sim_start(struct es_farm *f);
 /* The agent, then the simulator, then waits until the agent lists every
  * node as a peer. */
 void es_start(struct es_farm *f);
-/* Stops everything and removes the directory. */
+/* Stops everything and removes the directory (kept, and named on stderr,
+ * after es_dump). */
 void es_teardown(struct es_farm *f);
 
 /* Pumps the observer for ms; dies (with both logs) if a program that
@@ -158,8 +160,9 @@ bool es_complete(const struct es_tally *t, bool dups_allowed, char *why, size_t 
  * The end of a scenario: pauses the nodes (they stop making readings and
  * drain their outboxes), then waits up to timeout_ms until every node's
  * outbox and the gateway's uplink store are empty, the agent's backlog
- * depth is 0 and no ledger reading is missing. Fills t with the final
- * tally; true when all of that held in time.
+ * depth is 0 and no ledger reading is missing (or no more than the
+ * gateway's restarts lost, by the ledger's `boot` lines). Fills t with the
+ * final tally; true when all of that held in time.
  */
 bool es_drain(struct es_farm *f, int timeout_ms, struct es_tally *t);
 
@@ -169,7 +172,8 @@ json_t *es_api(struct es_farm *f, const char *path);
  * the answer's body in out. */
 int es_post(struct es_farm *f, const char *path, const char *headers, const char *json,
             char *out, size_t cap, const char **body);
-/* Prints the tails of the agent's and the simulator's logs. */
+/* Prints the tails of the agent's and the simulator's logs, writes what
+ * the observer saw to observed.txt and keeps the directory. */
 void es_dump(struct es_farm *f);
 
 #endif /* EA_SIMFARM_H */
