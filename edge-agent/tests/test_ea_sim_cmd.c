@@ -321,6 +321,9 @@ static void test_commands_to_the_ledger(void **state)
     es_dump(f);
     fail_msg("commands: %s", drained ? why : "did not drain");
   }
+  char end_why[512];
+  if (!es_finish(f, end_why, sizeof end_why))
+    fail_msg("%s", end_why);
 }
 
 int main(void)

@@ -97,6 +97,9 @@ static void test_cable_unplugged_and_plugged(void **state)
   assert_true(json_is_true(json_object_get(s, "open")));
   assert_int_equal(json_integer_value(json_object_get(s, "crc")), 0);
   json_decref(j);
+  char end_why[512];
+  if (!es_finish(f, end_why, sizeof end_why))
+    fail_msg("%s", end_why);
 }
 
 static json_int_t gateway_boot(struct es_farm *f)
@@ -180,6 +183,9 @@ static void test_gateway_rebooted(void **state)
   assert_true(json_integer_value(json_object_get(json_object_get(j, "serial"), "numbering_resets")) >=
               2);
   json_decref(j);
+  char end_why[512];
+  if (!es_finish(f, end_why, sizeof end_why))
+    fail_msg("%s", end_why);
 }
 
 int main(void)

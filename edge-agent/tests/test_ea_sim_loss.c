@@ -73,6 +73,9 @@ static void test_radio_loss_30(void **state)
   assert_true(t.ledger >= 3 * 50);
   assert_int_equal(t.gw_lost, 0);
   assert_int_equal(t.hist, 0);
+  char end_why[512];
+  if (!es_finish(f, end_why, sizeof end_why))
+    fail_msg("%s", end_why);
 }
 
 int main(void)

@@ -90,6 +90,9 @@ static void test_agent_killed_mid_stream(void **state)
   assert_true(json_is_true(json_object_get(json_object_get(j, "serial"), "open")));
   assert_true(json_integer_value(json_object_get(json_object_get(j, "serial"), "accepted")) > 0);
   json_decref(j);
+  char end_why[512];
+  if (!es_finish(f, end_why, sizeof end_why))
+    fail_msg("%s", end_why);
 }
 
 static void test_broker_stopped_and_restarted(void **state)
@@ -114,6 +117,9 @@ static void test_broker_stopped_and_restarted(void **state)
   j = es_api(f, "/api/status");
   assert_true(json_integer_value(json_object_get(json_object_get(j, "mqtt"), "connects")) >= 2);
   json_decref(j);
+  char end_why[512];
+  if (!es_finish(f, end_why, sizeof end_why))
+    fail_msg("%s", end_why);
 }
 
 int main(void)

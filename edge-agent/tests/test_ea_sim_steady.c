@@ -170,6 +170,9 @@ static void test_steady_msgpack_plain(void **state)
   assert_int_equal(t.gw_lost, 0);
   assert_int_equal(check_stream(f, true, t0), t.published);
   check_statuses(f);
+  char end_why[512];
+  if (!es_finish(f, end_why, sizeof end_why))
+    fail_msg("%s", end_why);
 }
 
 static void test_steady_cbor_tls(void **state)
@@ -221,6 +224,9 @@ static void test_steady_cbor_tls(void **state)
   assert_true(seen_on);
   es_ledger_free(&l);
   assert_non_null(strstr(es_ctl(f, "nodes"), "relays=0x08"));
+  char end_why[512];
+  if (!es_finish(f, end_why, sizeof end_why))
+    fail_msg("%s", end_why);
 }
 
 int main(void)

@@ -276,6 +276,41 @@ void es_start(struct es_farm *f)
   fh_die("the agent did not list the %d nodes as peers", f->opt.nodes);
 }
 
+/* A sanitizer's report in a log file, or NULL. */
+static const char *sanitizer_report(const char *log)
+{
+  static const char *const marks[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:"};
+  char *text = fh_read_file(log);
+  const char *found = NULL;
+  for (size_t i = 0; text && !found && i < sizeof marks / sizeof marks[0]; i++)
+    if (strstr(text, marks[i]))
+      found = marks[i];
+  free(text);
+  return found;
+}
+
+bool es_finish(struct es_farm *f, char *why, size_t cap)
+{
+  why[0] = '\0';
+  f->sim_up = f->agent_up = false;
+  int sim = fh_stop(&f->sim, SIGTERM, 10000);
+  int agent = fh_stop(&f->agent, SIGTERM, 10000);
+  char *slog = fh_read_file(f->sim.log);
+  bool stopped = slog && strstr(slog, "farm-sim: stopped at sim_ms=");
+  free(slog);
+  const char *rs = sanitizer_report(f->sim.log), *ra = sanitizer_report(f->agent.log);
+  if (sim != 0 || !stopped)
+    snprintf(why, cap, "farm-sim exited with %d on SIGTERM%s", sim,
+             stopped ? "" : " without saying where it stopped");
+  else if (agent != 0)
+    snprintf(why, cap, "edge-agent exited with %d on SIGTERM", agent);
+  else if (rs || ra)
+    snprintf(why, cap, "%s in the %s log", rs ? rs : ra, rs ? "farm-sim" : "edge-agent");
+  if (why[0])
+    es_dump(f);
+  return why[0] == '\0';
+}
+
 void es_teardown(struct es_farm *f)
 {
   f->sim_up = f->agent_up = false;

@@ -74,6 +74,11 @@ void es_sim_start(struct es_farm *f);
 /* The agent, then the simulator, then waits until the agent lists every
  * node as a peer. */
 void es_start(struct es_farm *f);
+/* The clean end of a test: stops the simulator and the agent with
+ * SIGTERM. False, with the reason in why, unless both exit 0 (the
+ * simulator saying where it stopped) and neither log holds a sanitizer
+ * report. */
+bool es_finish(struct es_farm *f, char *why, size_t cap);
 /* Stops everything and removes the directory (kept, and named on stderr,
  * after es_dump). */
 void es_teardown(struct es_farm *f);
