@@ -314,7 +314,7 @@ static void test_commands_to_the_ledger(void **state)
       last0 = json_integer_value(json_object_get(l.r[i].v, "relays"));
   es_ledger_free(&l);
   assert_int_equal(last0, 0x0a);
-  bool drained = es_drain(f, 30000, &t);
+  bool drained = es_drain(f, 30000, true, &t);
   es_report("commands", &t);
   char why[768];
   if (!drained || !es_complete(&t, false, why, sizeof why)) {

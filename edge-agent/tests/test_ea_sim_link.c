@@ -80,7 +80,7 @@ static void test_cable_unplugged_and_plugged(void **state)
   unplugged_for(f, 2500);
   es_step(f, 2000);
   struct es_tally t;
-  bool drained = es_drain(f, 30000, &t);
+  bool drained = es_drain(f, 30000, true, &t);
   es_report("cable", &t);
   char why[768];
   /* The gateway resends what the edge had not acknowledged; the agent
@@ -137,7 +137,7 @@ static void test_gateway_rebooted(void **state)
   es_step(f, 2000);
   struct es_tally t;
   struct es_ledger l;
-  bool drained = es_drain(f, 30000, &t);
+  bool drained = es_drain(f, 30000, true, &t);
   es_tally(f, &t, &l);
   es_report("gateway reboot", &t);
   if (!drained) {

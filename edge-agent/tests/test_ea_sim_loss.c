@@ -63,7 +63,7 @@ static void test_radio_loss_30(void **state)
   }
   es_step(f, 1000);
   struct es_tally t;
-  bool drained = es_drain(f, 40000, &t);
+  bool drained = es_drain(f, 40000, true, &t);
   es_report("loss 30%", &t);
   char why[768];
   if (!drained || !es_complete(&t, false, why, sizeof why)) {

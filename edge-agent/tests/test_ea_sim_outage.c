@@ -48,7 +48,7 @@ static struct es_farm *farm(void **state, unsigned seed, int commit_ms)
 
 static void expect_complete(struct es_farm *f, const char *what, struct es_tally *t)
 {
-  bool drained = es_drain(f, 30000, t);
+  bool drained = es_drain(f, 30000, true, t);
   es_report(what, t);
   char why[768];
   if (!drained || !es_complete(t, true, why, sizeof why)) {

@@ -33,7 +33,7 @@ static int teardown(void **state)
 static void expect_complete(struct es_farm *f, const char *what, bool dups_allowed,
                             struct es_tally *t)
 {
-  bool drained = es_drain(f, 30000, t);
+  bool drained = es_drain(f, 30000, true, t);
   es_report(what, t);
   char why[768];
   if (!es_complete(t, dups_allowed, why, sizeof why) || !drained) {

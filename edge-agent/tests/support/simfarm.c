@@ -561,9 +561,12 @@ void es_tally(struct es_farm *f, struct es_tally *t, struct es_ledger *keep)
     json_t *j = et_json(m->payload, m->len);
     key.boot = (uint32_t)json_integer_value(json_object_get(j, "boot"));
     key.seq = (uint32_t)json_integer_value(json_object_get(j, "seq"));
-    if (json_is_true(json_object_get(j, "hist")))
+    bool hist = json_is_true(json_object_get(j, "hist"));
+    if (hist)
       t->hist++;
     struct es_reading *r = l.n ? bsearch(&key, l.r, l.n, sizeof *l.r, reading_cmp) : NULL;
+    if (r && hist)
+      r->hist++;
     if (!r) {
       /* The ledger is read after the observer's messages, and a reading
        * is in the ledger before it is sent: a miss is a real stranger. */
@@ -642,7 +645,7 @@ static long outboxes(struct es_farm *f)
   return sum;
 }
 
-bool es_drain(struct es_farm *f, int timeout_ms, struct es_tally *t)
+bool es_drain(struct es_farm *f, int timeout_ms, bool want_all, struct es_tally *t)
 {
   es_ctl(f, "pause");
   int64_t end = et_now_ms() + timeout_ms;
@@ -653,11 +656,11 @@ bool es_drain(struct es_farm *f, int timeout_ms, struct es_tally *t)
     json_int_t depth = json_integer_value(json_object_get(b, "depth"));
     json_decref(b);
     es_tally(f, t, NULL);
-    if (held == 0 && depth == 0 && t->missing <= t->gw_lost) {
+    if (held == 0 && depth == 0 && (!want_all || t->missing <= t->gw_lost)) {
       if (t->missing == 0)
         return true;
-      /* Readings a gateway restart took can never come: let the broker's
-       * last deliveries arrive, then count again. */
+      /* Readings a gateway restart (or a cap) took can never come: let
+       * the broker's last deliveries arrive, then count again. */
       es_step(f, 1000);
       es_tally(f, t, NULL);
       return true;

@@ -102,6 +102,7 @@ struct es_reading {
   bool syn;
   json_t *v; /* owned */
   unsigned published;
+  unsigned hist; /* of which with hist: true */
 };
 
 /* One command the nodes ran or refused (the ledger's `command` lines). */
@@ -165,11 +166,11 @@ bool es_complete(const struct es_tally *t, bool dups_allowed, char *why, size_t 
  * The end of a scenario: pauses the nodes (they stop making readings and
  * drain their outboxes), then waits up to timeout_ms until every node's
  * outbox and the gateway's uplink store are empty, the agent's backlog
- * depth is 0 and no ledger reading is missing (or no more than the
- * gateway's restarts lost, by the ledger's `boot` lines). Fills t with the
- * final tally; true when all of that held in time.
+ * depth is 0 and, with want_all, no ledger reading is missing (or no more
+ * than the gateway's restarts lost, by the ledger's `boot` lines). Fills t
+ * with the final tally; true when all of that held in time.
  */
-bool es_drain(struct es_farm *f, int timeout_ms, struct es_tally *t);
+bool es_drain(struct es_farm *f, int timeout_ms, bool want_all, struct es_tally *t);
 
 /* The agent's API: GET path (dies when not 200), as JSON; json_decref it. */
 json_t *es_api(struct es_farm *f, const char *path);
