@@ -58,9 +58,9 @@ static size_t tel_count(struct es_farm *f)
 static void unplugged_for(struct es_farm *f, int ms)
 {
   es_ctl(f, "unplug");
-  es_step(f, 300); /* what was on the wire arrives or is lost */
+  es_step(f, 500); /* what was on the wire arrives or is lost */
   size_t before = tel_count(f);
-  es_step(f, ms - 300);
+  es_step(f, ms - 500);
   const char *st = es_ctl(f, "status");
   if (!strstr(st, "cable=no"))
     fail_msg("unplugged, yet: %s", st);
