@@ -161,9 +161,9 @@ static void test_gateway_rebooted(void **state)
       continue;
     bool explained = false;
     for (size_t k = 0; k < l.nb; k++)
-      explained = explained || (l.b[k].gateway && l.b[k].boot > 1 && l.b[k].lost > 0 &&
-                                l.r[i].sim_ms <= l.b[k].sim_ms &&
-                                l.b[k].sim_ms - l.r[i].sim_ms < 5000);
+      explained =
+          explained || (l.b[k].gateway && l.b[k].boot > 1 && l.b[k].lost > 0 &&
+                        l.r[i].sim_ms <= l.b[k].sim_ms && l.b[k].sim_ms - l.r[i].sim_ms < 5000);
     if (!explained) {
       es_dump(f);
       fail_msg("%s boot %u seq %u (sim_ms %lld) missing, no gateway restart explains it",
@@ -180,8 +180,8 @@ static void test_gateway_rebooted(void **state)
   }
   json_t *j = es_api(f, "/api/status");
   /* Each hello restarted the agent's numbering. */
-  assert_true(json_integer_value(json_object_get(json_object_get(j, "serial"), "numbering_resets")) >=
-              2);
+  assert_true(
+      json_integer_value(json_object_get(json_object_get(j, "serial"), "numbering_resets")) >= 2);
   json_decref(j);
   char end_why[512];
   if (!es_finish(f, end_why, sizeof end_why))

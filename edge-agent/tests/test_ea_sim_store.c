@@ -118,9 +118,9 @@ static json_int_t fill_while_offline(struct es_farm *f, const char *policy, cons
   }
   assert_true(backlog_int(f, "bytes") <= 65536);
   /* Only the policy's own counter moved. */
-  assert_int_equal(backlog_int(f, strcmp(counter, "dropped_oldest") == 0 ? "rejected_full"
-                                                                         : "dropped_oldest"),
-                   0);
+  assert_int_equal(
+      backlog_int(f, strcmp(counter, "dropped_oldest") == 0 ? "rejected_full" : "dropped_oldest"),
+      0);
   /* Every frame is handled, stored or refused: nothing piles up at the
    * gateway (it holds what one commit group has not acknowledged yet). */
   int64_t until = et_now_ms() + 5000;
@@ -178,8 +178,7 @@ static void check_cap(struct es_farm *f, const char *what, bool oldest_go)
   }
   es_ledger_free(&l);
   printf("%s: readings given up made at sim_ms %lld..%lld, kept through the outage %lld..%lld\n",
-         what, (long long)gone_min, (long long)gone_max, (long long)kept_min,
-         (long long)kept_max);
+         what, (long long)gone_min, (long long)gone_max, (long long)kept_min, (long long)kept_max);
   assert_true(kept_min <= kept_max);
   if (oldest_go)
     assert_true(gone_max <= kept_min);

@@ -217,12 +217,11 @@ void es_sim_start(struct es_farm *f)
   snprintf(seed, sizeof seed, "%u", f->opt.seed);
   snprintf(period, sizeof period, "%d", f->opt.period_ms);
   snprintf(loss, sizeof loss, "%g", f->opt.loss);
-  const char *argv[] = {bin,          "--nodes",    nodes,         "--real",     real,
-                        "--seed",     seed,         "--period-ms", period,       "--loss",
-                        loss,         "--site",     ES_SITE,       "--codec",    f->opt.codec,
-                        "--speed",    f->opt.speed, "--serial",    f->tty,       "--control",
-                        f->ctl,       "--ledger",   f->ledger,     "--state-dir", f->state,
-                        NULL};
+  const char *argv[] = {
+      bin,           "--nodes", nodes,         "--real",   real,     "--seed",    seed,
+      "--period-ms", period,    "--loss",      loss,       "--site", ES_SITE,     "--codec",
+      f->opt.codec,  "--speed", f->opt.speed,  "--serial", f->tty,   "--control", f->ctl,
+      "--ledger",    f->ledger, "--state-dir", f->state,   NULL};
   fh_spawn(&f->sim, argv, NULL, log, NULL);
   int64_t end = et_now_ms() + 15000;
   for (;;) {
@@ -608,8 +607,8 @@ void es_report(const char *what, const struct es_tally *t)
   printf("%s: %zu readings in the ledger, %zu telemetry messages, %zu distinct, %zu missing, "
          "%zu duplicates, %zu hist, %zu unknown, %zu mismatched, %zu dropped by nodes, "
          "%u lost at gateway restarts\n",
-         what, t->ledger, t->published, t->distinct, t->missing, t->duplicates, t->hist,
-         t->unknown, t->mismatched, t->dropped, t->gw_lost);
+         what, t->ledger, t->published, t->distinct, t->missing, t->duplicates, t->hist, t->unknown,
+         t->mismatched, t->dropped, t->gw_lost);
   if (t->missing)
     printf("%s: first missing %s\n", what, t->first_missing);
   if (t->first_problem[0])
@@ -683,8 +682,8 @@ json_t *es_api(struct es_farm *f, const char *path)
   return et_json(body, strlen(body));
 }
 
-int es_post(struct es_farm *f, const char *path, const char *headers, const char *json,
-            char *out, size_t cap, const char **body)
+int es_post(struct es_farm *f, const char *path, const char *headers, const char *json, char *out,
+            size_t cap, const char **body)
 {
   return api(f, "POST", path, headers, json, out, cap, body);
 }

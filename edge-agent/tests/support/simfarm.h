@@ -52,10 +52,10 @@ struct es_farm {
   char env_store[ES_ENV_MAX][FH_PATH + 160];
   const char *env[ES_ENV_MAX + 1];
   int nenv;
-  char gw[13];                   /* the simulated gateway's MAC */
-  char node[ES_NODES_MAX][13];   /* the nodes' MACs, by index */
-  const char *auth;              /* "Authorization: ...\r\n" for the API, or NULL */
-  bool keep;                     /* a failure was dumped: keep the directory */
+  char gw[13];                 /* the simulated gateway's MAC */
+  char node[ES_NODES_MAX][13]; /* the nodes' MACs, by index */
+  const char *auth;            /* "Authorization: ...\r\n" for the API, or NULL */
+  bool keep;                   /* a failure was dumped: keep the directory */
 };
 
 /* Broker, observer on v1/farm/s1/#, the agent's environment (nothing else
@@ -174,10 +174,10 @@ bool es_drain(struct es_farm *f, int timeout_ms, bool want_all, struct es_tally 
 
 /* The agent's API: GET path (dies when not 200), as JSON; json_decref it. */
 json_t *es_api(struct es_farm *f, const char *path);
-/* POST /api/cmd with body and extra headers (after f->auth); the status,
+/* POSTs json to path with extra headers (after f->auth); the status,
  * the answer's body in out. */
-int es_post(struct es_farm *f, const char *path, const char *headers, const char *json,
-            char *out, size_t cap, const char **body);
+int es_post(struct es_farm *f, const char *path, const char *headers, const char *json, char *out,
+            size_t cap, const char **body);
 /* Prints the tails of the agent's and the simulator's logs, writes what
  * the observer saw to observed.txt and keeps the directory. */
 void es_dump(struct es_farm *f);
