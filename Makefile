@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 CTEST      = ctest --output-on-failure --no-tests=error -j $(JOBS)
 
-.PHONY: all deps build test asan fuzz check bench demo clean install
+.PHONY: all deps build test asan fuzz check bench demo chaos soak clean install
 
 all: build
 
@@ -23,7 +23,7 @@ build:
 
 test: build
 	@echo "== unit, integration and benchmark smoke tests (release build)"
-	$(CTEST) --test-dir $(BUILD) -L 'unit|integration|bench'
+	$(CTEST) --test-dir $(BUILD) -L 'unit|integration|bench|e2e|chaos'
 
 asan:
 	@echo "== unit and integration tests under AddressSanitizer + UBSan"
@@ -50,6 +50,17 @@ bench: deps build
 
 demo: deps build
 	@scripts/demo $(BUILD)
+
+# The whole farm under faults: the bounded CI run, and the release soak
+# (24 nodes, the faults in rounds until SOAK_READINGS readings).
+SOAK_READINGS ?= 300000
+chaos: build
+	$(CTEST) --test-dir $(BUILD) -L chaos
+
+soak: build
+	FARM_SOURCE_DIR=$(CURDIR) FARM_BIN_DIR=$(abspath $(BUILD))/bin \
+	  WEBGW_UI_DIR=$(abspath $(BUILD))/share/web-gateway/ui \
+	  $(BUILD)/tests/test_e2e_chaos --long --readings $(SOAK_READINGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -329,6 +329,22 @@ static void commands_final(int timeout_ms)
       break;
     e2e_step(&farm, 1000);
   }
+  /* Why the ones that did not execute ended so. */
+  size_t shown = 0;
+  for (size_t i = 0; i < ncmd && shown < 5; i++) {
+    char path[96];
+    snprintf(path, sizeof path, "/commands/%.39s", cmd_id[i]);
+    json_t *c = NULL;
+    if (e2e_api(&farm, "GET", path, NULL, &c) == 200) {
+      const char *s = json_string_value(json_object_get(c, "state"));
+      const char *err = json_string_value(json_object_get(c, "error"));
+      if (s && strcmp(s, "executed") != 0) {
+        say("command %.39s %s: %s", cmd_id[i], s, err ? err : "(no reason given)");
+        shown++;
+      }
+    }
+    json_decref(c);
+  }
   /* The nodes' side: relay commands the ledger says ran. */
   e2e_ledger_update(&farm);
   size_t ran = 0;
