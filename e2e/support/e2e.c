@@ -725,15 +725,6 @@ long long e2e_sim_status(struct e2e *e, const char *key)
   fh_die("no %s in status: %s", key, a);
 }
 
-long e2e_sim_outboxes(struct e2e *e)
-{
-  const char *a = e2e_ctl(e, false, "nodes");
-  long sum = 0;
-  for (const char *p = a; (p = strstr(p, " outbox=")) != NULL; p += 8)
-    sum += strtol(p + 8, NULL, 10);
-  return sum;
-}
-
 /* ---- ledger ----------------------------------------------------------------- */
 
 int e2e_node_index(const struct e2e *e, const char *mac)
@@ -939,7 +930,6 @@ void e2e_tally(struct e2e *e, struct e2e_tally *t)
     }
   }
   t->ledger = l->n;
-  t->dropped = l->dropped;
 
   sqlite3 *db = store_open(e);
   if (!db)
@@ -1006,8 +996,14 @@ void e2e_tally(struct e2e *e, struct e2e_tally *t)
     struct e2e_reading *x = &l->r[i];
     uint8_t all = (uint8_t)((1u << x->nv) - 1);
     if (x->seen == 0 && !x->bad) {
-      if (x->dropped)
-        continue; /* counted in t->dropped: never sent by design */
+      if (x->dropped) {
+        t->dropped++; /* never sent, by design */
+        continue;
+      }
+      if (x->sim_ms < e->count_from_sim_ms) {
+        t->early++;
+        continue;
+      }
       if (!t->missing)
         snprintf(t->first_missing, sizeof t->first_missing, "%s boot %u seq %u (sim_ms %lld)",
                  e->node[x->node], x->boot, x->seq, (long long)x->sim_ms);
@@ -1049,6 +1045,8 @@ void e2e_tally_print(const char *what, const struct e2e_tally *t)
          "power-cycles, %u at node restarts\n",
          what, t->ledger, t->stored, t->missing, t->partial, t->mismatched, t->unknown, t->rows,
          t->expected, t->hist, t->synthetic, t->dropped, t->gw_lost, t->node_lost);
+  if (t->early)
+    printf("%s: %zu readings made before the farm was up are missing\n", what, t->early);
   if (t->missing)
     printf("%s: first missing %s; %zu missing not explained by a gateway power-cycle\n", what,
            t->first_missing, t->unexplained);
@@ -1059,26 +1057,36 @@ void e2e_tally_print(const char *what, const struct e2e_tally *t)
 
 bool e2e_drain(struct e2e *e, int timeout_ms, struct e2e_tally *t)
 {
+  /* Paused nodes make no readings, but they keep talking (outboxes drain,
+   * and a node that sends nothing reports link.lost and link.back), so the
+   * end is judged on the readings: every one stored, or nothing moving any
+   * more while the edge holds no unconfirmed telemetry and the gateway no
+   * unacknowledged frame. */
   e2e_ctl(e, false, "pause");
-  int64_t end = e2e_now_ms() + timeout_ms;
+  int64_t end = e2e_now_ms() + timeout_ms, still_since = e2e_now_ms();
   size_t last_stored = (size_t)-1, last_rows = (size_t)-1;
   for (;;) {
     e2e_step(e, 500);
-    long held = e2e_sim_outboxes(e) + e2e_sim_status(e, "uplink");
+    long long uplink = e2e_sim_status(e, "uplink");
     json_t *b = e2e_edge_api(e, "/api/backlog");
-    long long depth = b ? json_integer_value(json_object_get(b, "depth")) : -1;
+    long long next = b ? json_integer_value(json_object_get(b, "next_edge_seq")) : -1;
+    long long mark = b ? json_integer_value(json_object_get(b, "watermark")) : -2;
     json_decref(b);
     double pending = e2e_streamer_metric(e, "iot_streamer_pending_readings");
     e2e_tally(e, t);
-    bool quiet = held == 0 && depth == 0 && pending == 0;
-    if (quiet && t->stored == last_stored && t->rows == last_rows)
+    bool confirmed = next - 1 == mark && pending == 0;
+    if (t->stored != last_stored || t->rows != last_rows) {
+      last_stored = t->stored;
+      last_rows = t->rows;
+      still_since = e2e_now_ms();
+    }
+    bool all = t->missing == 0 && t->partial == 0;
+    if (confirmed && uplink == 0 && (all || e2e_now_ms() - still_since >= 15000))
       return true;
-    last_stored = quiet ? t->stored : (size_t)-1;
-    last_rows = quiet ? t->rows : (size_t)-1;
     if (e2e_now_ms() > end) {
-      printf("drain: %ld messages held by the simulator, edge backlog depth %lld, "
-             "%g readings pending in the streamer\n",
-             held, depth, pending);
+      printf("drain: gateway uplink store %lld, edge next_edge_seq %lld and watermark %lld, "
+             "%g readings pending in the streamer, %zu missing\n",
+             uplink, next, mark, pending, t->missing);
       return false;
     }
   }

@@ -110,6 +110,9 @@ struct e2e {
   struct et_sub events; /* v1/farm/+/+/event, as the web-gateway account */
   struct fh_creds obs_creds;
   struct e2e_ledger ledger;
+  /* Readings made before this simulated time are counted apart
+   * (e2e_tally's `early`); 0 counts them all. */
+  int64_t count_from_sim_ms;
   /* The programs the test means to be running (a death is a failure). */
   bool want_streamer, want_webgw, want_ml, want_edge, want_sim;
 };
@@ -148,8 +151,6 @@ const char *e2e_ctl(struct e2e *e, bool may_fail, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* An integer field of the `status` answer ("uplink", "boot", "sim_ms"). */
 long long e2e_sim_status(struct e2e *e, const char *key);
-/* The sum of the nodes' outboxes. */
-long e2e_sim_outboxes(struct e2e *e);
 
 /* web-gateway's REST API as admin: the status (0 when no answer); the
  * body parsed into *out when it is JSON (json_decref it; may be NULL). */
@@ -180,7 +181,9 @@ struct e2e_tally {
   size_t expected;   /* metric values of the stored ledger readings */
   size_t hist;       /* stored readings flagged hist (replayed) */
   size_t synthetic;  /* stored readings flagged synthetic */
-  size_t dropped;    /* ledger: dropped from a full node outbox */
+  size_t dropped;    /* missing, and the ledger says its node dropped it from
+                        a full outbox (never sent, by design) */
+  size_t early;      /* missing, made before e2e.count_from_sim_ms */
   unsigned gw_lost;  /* ledger: messages a gateway restart took from RAM */
   unsigned node_lost;
   /* Missing readings that no gateway power-cycle explains: one is
@@ -195,10 +198,12 @@ void e2e_tally(struct e2e *e, struct e2e_tally *t);
 void e2e_tally_print(const char *what, const struct e2e_tally *t);
 
 /*
- * The end of a run: pauses the nodes, then waits up to timeout_ms until the
- * nodes' outboxes and the gateway's uplink store are empty, the edge's
- * backlog is empty (the store confirmed everything) and the tally no longer
- * changes. Returns true when that happened in time; t holds the tally.
+ * The end of a run: pauses the nodes, then waits up to timeout_ms until
+ * the edge holds no telemetry the store has not confirmed (its watermark
+ * is its last edge_seq), the streamer has nothing pending, the gateway's
+ * uplink store is empty, and either every ledger reading is stored or the
+ * store has not changed for 15 s. True when that happened in time; t holds
+ * the final tally.
  */
 bool e2e_drain(struct e2e *e, int timeout_ms, struct e2e_tally *t);
 
